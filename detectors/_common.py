@@ -1,0 +1,179 @@
+"""Private helpers shared by the detectors: argument validation, sample preparation,
+summaries and state bookkeeping. Everything here is pure and vectorised."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+FloatArray = NDArray[np.float64]
+
+STATE_VERSION = 1
+TOP_CONTRIBUTORS = 5
+_SUMMARY_QUANTILES = (("p05", 0.05), ("p25", 0.25), ("p50", 0.5), ("p75", 0.75), ("p95", 0.95))
+
+
+# -- scalar arguments ---------------------------------------------------------------------------
+
+
+def real_number(name: str, value: Any) -> float:
+    """Return ``value`` as a finite float, rejecting bools, non-numbers, NaN and infinities."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return number
+
+
+def open_unit_interval(name: str, value: Any) -> float:
+    number = real_number(name, value)
+    if not 0.0 < number < 1.0:
+        raise ValueError(f"{name} must be in (0, 1), got {value!r}")
+    return number
+
+
+def closed_range(name: str, value: Any, low: float, high: float) -> float:
+    number = real_number(name, value)
+    if not low <= number <= high:
+        raise ValueError(f"{name} must be in [{low}, {high}], got {value!r}")
+    return number
+
+
+def positive(name: str, value: Any) -> float:
+    number = real_number(name, value)
+    if number <= 0.0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    return number
+
+
+def integer_at_least(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+# -- arrays -------------------------------------------------------------------------------------
+
+
+def read_only(array: FloatArray) -> FloatArray:
+    array.setflags(write=False)
+    return array
+
+
+def float_vector(name: str, values: ArrayLike) -> FloatArray:
+    """Convert to a fresh 1-D float64 array (a copy, so callers' arrays are never aliased)."""
+    try:
+        array = np.array(values, dtype=np.float64, copy=True)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must be a 1-D array of numbers") from error
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
+    return array
+
+
+def reference_sample(values: ArrayLike) -> FloatArray:
+    """Validated read-only copy of a numeric reference: non-empty and entirely finite."""
+    array = float_vector("reference", values)
+    if array.size == 0:
+        raise ValueError("reference must not be empty")
+    if not np.all(np.isfinite(array)):
+        raise ValueError("reference must not contain NaN or infinite values")
+    return read_only(array)
+
+
+def current_sample(values: ArrayLike) -> tuple[FloatArray, int]:
+    """Finite current values and the number of non-finite (missing) values dropped."""
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != 1:
+        raise ValueError(f"current must be 1-D, got shape {array.shape}")
+    finite = array[np.isfinite(array)]  # boolean indexing copies: the input is never touched
+    if finite.size == 0:
+        raise ValueError("current has no finite values to test")
+    return finite, int(array.size - finite.size)
+
+
+def numeric_summary(values: FloatArray) -> dict[str, float]:
+    """Mean, population std and a few quantiles: enough to explain a shift, never raw data."""
+    quantiles = np.quantile(values, [q for _, q in _SUMMARY_QUANTILES])
+    summary = {"mean": float(np.mean(values)), "std": float(np.std(values))}
+    summary.update(
+        {label: float(q) for (label, _), q in zip(_SUMMARY_QUANTILES, quantiles, strict=True)}
+    )
+    return summary
+
+
+def count_vector(name: str, counts: ArrayLike, length: int | None = None) -> FloatArray:
+    """Validated 1-D vector of non-negative integral counts with a positive total."""
+    array = float_vector(name, counts)
+    if array.size == 0:
+        raise ValueError(f"{name} must not be empty")
+    if length is not None and array.size != length:
+        raise ValueError(f"{name} must have length {length}, got {array.size}")
+    if not np.all(np.isfinite(array)) or np.any(array < 0) or np.any(array != np.round(array)):
+        raise ValueError(f"{name} must hold non-negative integer counts")
+    if array.sum() <= 0:
+        raise ValueError(f"{name} must have a positive total")
+    return array
+
+
+def codes_to_counts(codes: ArrayLike, n_categories: int) -> FloatArray:
+    """Counts of integer codes in ``[0, n_categories]``; code ``n_categories`` means unseen."""
+    array = np.asarray(codes)
+    if array.ndim != 1 or array.size == 0:
+        raise ValueError("current codes must be a non-empty 1-D array")
+    if not np.issubdtype(array.dtype, np.integer):
+        as_float = np.asarray(array, dtype=np.float64)
+        if not np.all(np.isfinite(as_float)) or np.any(as_float != np.round(as_float)):
+            raise ValueError("current codes must be integers")
+        array = as_float.astype(np.int64)
+    if array.min() < 0 or array.max() > n_categories:
+        raise ValueError(f"current codes must be in [0, {n_categories}] ({n_categories} = unseen)")
+    return np.bincount(array, minlength=n_categories + 1).astype(np.float64)
+
+
+# -- explanations -------------------------------------------------------------------------------
+
+
+def top_contributors(
+    contributions: FloatArray,
+    reference_share: FloatArray,
+    current_share: FloatArray,
+    labels: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """The (at most five) entries contributing most to the statistic, largest first.
+
+    ``labels[i]`` identifies entry ``i`` (a category code or bin bounds). Entries that
+    contribute nothing are left out.
+    """
+    order = np.argsort(-contributions, kind="stable")[:TOP_CONTRIBUTORS]
+    return [
+        {
+            **labels[i],
+            "reference_share": float(reference_share[i]),
+            "current_share": float(current_share[i]),
+            "contribution": float(contributions[i]),
+        }
+        for i in order
+        if contributions[i] > 0
+    ]
+
+
+def category_labels(n_categories: int) -> list[dict[str, Any]]:
+    """Labels for K known categories plus the unseen bucket (code K)."""
+    labels: list[dict[str, Any]] = [{"category": code} for code in range(n_categories)]
+    labels.append({"category": n_categories, "unseen": True})
+    return labels
+
+
+# -- state --------------------------------------------------------------------------------------
+
+
+def check_state(state: dict[str, Any], state_type: str) -> None:
+    if state.get("type") != state_type:
+        raise ValueError(f"state is of type {state.get('type')!r}, expected {state_type!r}")
+    if state.get("state_version") != STATE_VERSION:
+        raise ValueError(f"unsupported state_version {state.get('state_version')!r}")

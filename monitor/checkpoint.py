@@ -1,0 +1,124 @@
+"""Task state checkpoints on a Kafka topic, written together with their source offsets.
+
+Partition *p* of the state topic belongs to task *p* (the input partitions numbered *p*).
+A checkpoint is one or more chunk records there; each carries a ``driftd-checkpoint``
+header ``{"id", "chunk", "chunks"}``, and the last one also the input offsets the state
+corresponds to. Because state and offsets travel in one write, a restore is always
+consistent: the new owner of the task loads the state and seeks to exactly those offsets.
+The group's committed offsets are written after the checkpoint (for lag tools and for a
+first start), never before. Since only the task's owner writes its state partition, the
+newest complete checkpoint is always among the last records, so a restore reads a few
+records whatever the topic's length; on real Kafka the topic should be compacted
+(keys are ``<group>/<task>/<chunk>``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import zlib
+from dataclasses import dataclass
+
+import msgspec
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+
+from monitor.errors import KafkaIOError
+from monitor.kafka_io import KafkaSink
+from monitor.outputs import OutputRecord
+
+HEADER = "driftd-checkpoint"
+CHUNK_BYTES = 512 * 1024
+
+
+class _Meta(msgspec.Struct):
+    id: str
+    chunk: int
+    chunks: int
+    offsets: dict[str, int] | None = None
+
+
+@dataclass(slots=True)
+class Checkpoint:
+    id: str
+    offsets: dict[str, int]  # input topic -> next offset to read, for this task's partition
+    state: bytes
+
+
+class CheckpointStore:
+    def __init__(self, topic: str, group_id: str, reader: KafkaConsumer) -> None:
+        self.topic = topic
+        self.group_id = group_id
+        self.reader = reader
+        self._sequence = itertools.count()
+        self._prefix = f"{int(time.time() * 1000):x}"
+
+    def write(self, sink: KafkaSink, task: int, offsets: dict[str, int], state: bytes) -> int:
+        """Queue the checkpoint's records on ``sink``; the caller flushes. Returns its size."""
+        blob = zlib.compress(state, 1)
+        chunks = [blob[i : i + CHUNK_BYTES] for i in range(0, len(blob), CHUNK_BYTES)] or [b""]
+        ident = f"{self._prefix}-{next(self._sequence)}"
+        for index, chunk in enumerate(chunks):
+            last = index == len(chunks) - 1
+            meta = _Meta(ident, index, len(chunks), offsets if last else None)
+            key = f"{self.group_id}/{task}/{index}".encode()
+            record = OutputRecord(self.topic, chunk, key, [(HEADER, msgspec.json.encode(meta))])
+            sink.send(record, partition=task)
+        return len(blob)
+
+    def read(self, task: int, timeout_s: float = 30.0) -> Checkpoint | None:
+        """The newest complete checkpoint of ``task``, or ``None`` if it has none."""
+        tp = TopicPartition(self.topic, task)
+        try:
+            self.reader.assign([tp])
+            begin = self.reader.beginning_offsets([tp], timeout_ms=int(timeout_s * 1000))[tp]
+            end = self.reader.end_offsets([tp], timeout_ms=int(timeout_s * 1000))[tp]
+            span = 16
+            while True:
+                start = max(begin, end - span)
+                found = self._newest_complete(tp, start, end, timeout_s)
+                if found is not None or start == begin:
+                    return found
+                span *= 4
+        except KafkaError as exc:
+            raise KafkaIOError(f"cannot read checkpoint of task {task}: {exc}") from exc
+
+    def _newest_complete(
+        self, tp: TopicPartition, start: int, end: int, timeout_s: float
+    ) -> Checkpoint | None:
+        if start >= end:
+            return None
+        self.reader.seek(tp, start)
+        records = []
+        deadline = time.monotonic() + timeout_s
+        while self.reader.position(tp) < end:
+            if time.monotonic() > deadline:
+                raise KafkaIOError(f"timed out reading checkpoints from {tp.topic}[{tp.partition}]")
+            for batch in self.reader.poll(timeout_ms=200).values():
+                records.extend(r for r in batch if r.offset < end)
+        chunks: dict[str, dict[int, bytes]] = {}
+        for record in records:
+            meta = _meta_of(record.headers)
+            if meta is None:
+                continue
+            chunks.setdefault(meta.id, {})[meta.chunk] = record.value or b""
+        for record in reversed(records):
+            meta = _meta_of(record.headers)
+            if meta is None or meta.offsets is None:
+                continue
+            parts = chunks.get(meta.id, {})
+            if all(i in parts for i in range(meta.chunks)):
+                blob = b"".join(parts[i] for i in range(meta.chunks))
+                return Checkpoint(meta.id, dict(meta.offsets), zlib.decompress(blob))
+            return None  # its first chunks lie before ``start``: read further back
+        return None
+
+
+def _meta_of(headers: object) -> _Meta | None:
+    for key, value in headers or []:  # type: ignore[attr-defined]
+        if key == HEADER and value:
+            try:
+                return msgspec.json.decode(value, type=_Meta)
+            except msgspec.DecodeError:
+                return None
+    return None

@@ -1,0 +1,290 @@
+"""The configuration schema: one YAML file, validated by pydantic v2 models.
+
+Every model forbids unknown keys, so a typo is an error that names the key instead of a
+setting that silently does nothing. ``config/example.yaml`` documents every option.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+_HOST_PORT = re.compile(r"^\[?[A-Za-z0-9_.:\-]+\]?:\d{1,5}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _resolve_secret(value: Any) -> Any:
+    """Accept a literal, ``{env: NAME}`` or ``{file: PATH}``; return the secret string."""
+    if isinstance(value, dict):
+        if set(value) == {"env"}:
+            name = str(value["env"])
+            if name not in os.environ:
+                raise ValueError(f"environment variable {name} is not set")
+            return os.environ[name]
+        if set(value) == {"file"}:
+            path = Path(str(value["file"]))
+            try:
+                return path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from None
+        raise ValueError("a secret is a string, {env: NAME} or {file: PATH}")
+    return value
+
+
+def _validate_secret(value: Any) -> Any:
+    value = _resolve_secret(value)
+    if isinstance(value, SecretStr):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("a secret is a string, {env: NAME} or {file: PATH}")
+    return value
+
+
+Secret = Annotated[SecretStr, Field(description="literal, {env: NAME} or {file: PATH}")]
+
+
+class SaslConfig(StrictModel):
+    mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] = "PLAIN"
+    username: str | None = None
+    password: Secret | None = None
+    oauth_token: Secret | None = None
+
+    _secrets = field_validator("password", "oauth_token", mode="before")(
+        lambda value: _validate_secret(value) if value is not None else None
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> SaslConfig:
+        if self.mechanism == "OAUTHBEARER":
+            if self.oauth_token is None:
+                raise ValueError("mechanism OAUTHBEARER needs oauth_token")
+        elif self.username is None or self.password is None:
+            raise ValueError(f"mechanism {self.mechanism} needs username and password")
+        return self
+
+
+class TlsConfig(StrictModel):
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    key_password: Secret | None = None
+    check_hostname: bool = True
+
+    _secrets = field_validator("key_password", mode="before")(
+        lambda value: _validate_secret(value) if value is not None else None
+    )
+
+    @field_validator("ca_file", "cert_file", "key_file")
+    @classmethod
+    def _exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"file {value} does not exist")
+        return value
+
+
+class ConsumerConfig(StrictModel):
+    group_id: str = "driftd"
+    max_poll_records: int = Field(5000, ge=1, le=1_000_000)
+    poll_timeout_ms: int = Field(200, ge=1, le=60_000)
+    max_poll_interval_ms: int = Field(300_000, ge=1000)
+    session_timeout_ms: int = Field(10_000, ge=1000)
+    heartbeat_interval_ms: int = Field(3000, ge=100)
+    fetch_max_bytes: int = Field(52_428_800, ge=1024)
+    max_partition_fetch_bytes: int = Field(1_048_576, ge=1024)
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+
+    @model_validator(mode="after")
+    def _heartbeat_below_session(self) -> ConsumerConfig:
+        if self.heartbeat_interval_ms * 3 > self.session_timeout_ms:
+            raise ValueError("heartbeat_interval_ms must be at most a third of session_timeout_ms")
+        return self
+
+
+class ProducerConfig(StrictModel):
+    linger_ms: int = Field(5, ge=0, le=60_000)
+    batch_size: int = Field(262_144, ge=1024)
+    request_timeout_ms: int = Field(10_000, ge=100)
+    compression_type: Literal["gzip", "snappy", "lz4", "zstd"] | None = None
+    delivery_timeout_seconds: float = Field(30.0, gt=0)
+
+
+class KafkaConfig(StrictModel):
+    bootstrap_servers: list[str] = Field(default_factory=lambda: ["localhost:9092"], min_length=1)
+    client_id: str = "driftd"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl: SaslConfig | None = None
+    tls: TlsConfig | None = None
+    consumer: ConsumerConfig = ConsumerConfig()
+    producer: ProducerConfig = ProducerConfig()
+
+    @field_validator("bootstrap_servers", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _host_port(cls, value: list[str]) -> list[str]:
+        for server in value:
+            if not _HOST_PORT.match(server) or not 0 < int(server.rsplit(":", 1)[1]) < 65536:
+                raise ValueError(f"{server!r} is not host:port")
+        return value
+
+    @model_validator(mode="after")
+    def _security_consistent(self) -> KafkaConfig:
+        uses_sasl = self.security_protocol.startswith("SASL")
+        if uses_sasl and self.sasl is None:
+            raise ValueError(f"security_protocol {self.security_protocol} needs a sasl section")
+        if not uses_sasl and self.sasl is not None:
+            raise ValueError("a sasl section needs security_protocol SASL_PLAINTEXT or SASL_SSL")
+        if self.tls is not None and not self.security_protocol.endswith("SSL"):
+            raise ValueError("a tls section needs security_protocol SSL or SASL_SSL")
+        return self
+
+
+class TopicsConfig(StrictModel):
+    features: str | None = "driftd.features"
+    predictions: str | None = "driftd.predictions"
+    labels: str | None = None
+    review: str = "driftd.review"
+    alerts: str = "driftd.alerts"
+    dead_letter: str = "driftd.dead-letter"
+    joined: str | None = None
+    state: str | None = None
+
+    @model_validator(mode="after")
+    def _inputs(self) -> TopicsConfig:
+        inputs = [t for t in (self.features, self.predictions, self.labels) if t]
+        if not (self.features or self.predictions):
+            raise ValueError("at least one of features, predictions must be set")
+        if len(set(inputs)) != len(inputs):
+            raise ValueError("features, predictions and labels must be different topics")
+        outputs = {self.review, self.alerts, self.dead_letter, self.joined, self.state} - {None}
+        if outputs & set(inputs):
+            raise ValueError("an output topic cannot also be an input topic")
+        return self
+
+    @property
+    def inputs(self) -> list[str]:
+        return [t for t in (self.features, self.predictions, self.labels) if t]
+
+
+class JoinConfig(StrictModel):
+    ttl_seconds: float = Field(300.0, gt=0, description="event time an event may wait for its other half")
+    max_pending: int = Field(100_000, ge=1)
+    on_incomplete: Literal["process", "dead_letter"] = "process"
+
+
+class InputLimits(StrictModel):
+    max_message_bytes: int = Field(1_048_576, ge=64)
+    max_id_length: int = Field(256, ge=1)
+    max_category_length: int = Field(256, ge=1)
+    max_future_seconds: float = Field(86_400.0, ge=0)
+    min_timestamp: float = Field(946_684_800.0, description="2000-01-01T00:00:00Z")
+
+
+class FeatureConfig(StrictModel):
+    type: Literal["numeric", "categorical"]
+    required: bool = False
+    range: tuple[float, float] | None = None
+    categories: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _kind_specific(self) -> FeatureConfig:
+        if self.range is not None:
+            if self.type != "numeric":
+                raise ValueError("range applies to numeric features only")
+            if not self.range[0] <= self.range[1]:
+                raise ValueError("range must be [low, high] with low <= high")
+        if self.categories is not None:
+            if self.type != "categorical":
+                raise ValueError("categories apply to categorical features only")
+            if len(set(self.categories)) != len(self.categories):
+                raise ValueError("categories must be unique")
+        return self
+
+
+class DetectorsConfig(StrictModel):
+    """Data- and concept-drift detector settings of a model (filled in by the detector work)."""
+
+
+class GuardrailConfig(StrictModel):
+    """One guardrail rule (filled in by the guardrail work)."""
+
+
+class ModelConfig(StrictModel):
+    task: Literal["classification", "regression"] = "classification"
+    features: dict[str, FeatureConfig] = Field(min_length=1)
+    detectors: DetectorsConfig = DetectorsConfig()
+    guardrails: list[GuardrailConfig] = Field(default_factory=list)
+
+    @field_validator("features")
+    @classmethod
+    def _feature_names(cls, value: dict[str, FeatureConfig]) -> dict[str, FeatureConfig]:
+        for name in value:
+            if not _NAME.match(name):
+                raise ValueError(f"feature name {name!r}: letters, digits, '_', '.', '-' only")
+        return value
+
+
+class AlertsConfig(StrictModel):
+    """Alert routing and sinks (filled in by the alerting work)."""
+
+
+class ServerConfig(StrictModel):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(9108, ge=0, le=65535)
+
+
+class LoggingConfig(StrictModel):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+    log_feature_values: bool = False
+
+
+class CheckpointConfig(StrictModel):
+    interval_seconds: float = Field(1.0, gt=0, le=3600)
+    max_records: int = Field(50_000, ge=1)
+
+
+class Config(StrictModel):
+    kafka: KafkaConfig = KafkaConfig()
+    topics: TopicsConfig = TopicsConfig()
+    join: JoinConfig = JoinConfig()
+    limits: InputLimits = InputLimits()
+    models: dict[str, ModelConfig] = Field(min_length=1)
+    alerts: AlertsConfig = AlertsConfig()
+    server: ServerConfig = ServerConfig()
+    logging: LoggingConfig = LoggingConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
+    shutdown_timeout_seconds: float = Field(10.0, gt=0, le=600)
+
+    @field_validator("models")
+    @classmethod
+    def _model_names(cls, value: dict[str, ModelConfig]) -> dict[str, ModelConfig]:
+        for name in value:
+            if not _NAME.match(name):
+                raise ValueError(f"model name {name!r}: letters, digits, '_', '.', '-' only")
+        return value
+
+    @property
+    def state_topic(self) -> str:
+        return self.topics.state or f"{self.kafka.consumer.group_id}.state"

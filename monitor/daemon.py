@@ -1,0 +1,429 @@
+"""The daemon's lifecycle: startup → main loop → graceful shutdown.
+
+Like uvicorn's server: the first SIGTERM/SIGINT asks the loop to finish its batch, flush,
+checkpoint and commit, bounded by ``shutdown_timeout_seconds``; a second signal forces
+exit at once. Offsets are committed only after every output of the records before them
+and the state they produced are acknowledged by the broker (see ``checkpoint.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from types import FrameType
+from typing import Any
+
+from kafka import AsyncConsumerRebalanceListener, OffsetAndMetadata, TopicPartition
+from kafka.errors import KafkaError
+from kafka.future import Future
+from prometheus_client import CollectorRegistry
+
+from monitor.checkpoint import CheckpointStore
+from monitor.config import Config
+from monitor.errors import DeliveryError, DriftdError, KafkaIOError
+from monitor.events import SourceRecord
+from monitor.http import HealthState, ProbeServer
+from monitor.kafka_io import KafkaSink, make_admin, make_consumer, make_producer
+from monitor.logs import get_logger
+from monitor.metrics import Metrics
+from monitor.outputs import OutputRecord
+from monitor.pipeline import Pipeline
+
+PROBE_INTERVAL_S = 2.0
+
+
+class _Rebalance(AsyncConsumerRebalanceListener):  # type: ignore[misc]
+    """kafka-python runs rebalance listeners on its network thread, which must stay free
+    for heartbeats and for the very requests a checkpoint makes; the blocking work runs on
+    a worker thread while the listener awaits it."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await _in_worker_thread(self.daemon.release_tasks, revoked, True)
+
+    async def on_partitions_lost(self, lost: set[TopicPartition]) -> None:
+        # Another member may own these already: writing their state now would race it.
+        await _in_worker_thread(self.daemon.release_tasks, lost, False)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.daemon.accept_tasks(assigned)
+
+
+def _in_worker_thread(function: Any, *args: Any) -> Future:
+    future = Future()
+
+    def work() -> None:
+        try:
+            future.success(function(*args))
+        except BaseException as exc:
+            future.failure(exc)
+
+    threading.Thread(target=work, name="driftd-rebalance", daemon=True).start()
+    return future
+
+
+class Daemon:
+    def __init__(self, config: Config, registry: CollectorRegistry | None = None) -> None:
+        self.config = config
+        self.metrics = Metrics(registry)
+        self.pipeline = Pipeline(config, self.metrics)
+        self.health = HealthState()
+        self.log = get_logger("driftd.daemon")
+        self.should_exit = False
+        self.inputs = config.topics.inputs
+        self.server: ProbeServer | None = None
+        self.consumer: Any = None
+        self.producer: Any = None
+        self.sink: KafkaSink | None = None
+        self.store: CheckpointStore | None = None
+        self._owned: set[int] = set()
+        self._to_restore: set[int] = set()
+        self._assigned_once = False
+        self._broker_up = False
+        self._dirty: set[int] = set()
+        self._last_good: dict[int, tuple[dict[str, int], bytes | None]] = {}
+        self._last_checkpoint = time.monotonic()
+        self._records_since_checkpoint = 0
+        self._next_probe = 0.0
+        self._signals = 0
+        # Processing and checkpoints hold this lock, so a rebalance (which kafka-python
+        # runs while the main thread waits in poll) never sees a half-processed batch.
+        self._lock = threading.RLock()
+
+    # -- lifecycle --------------------------------------------------------------------
+    def run(self) -> int:
+        self._install_signal_handlers()
+        try:
+            self.startup()
+            self.main_loop()
+        except DriftdError as exc:
+            self.log.error("startup_failed", error=str(exc))
+            self.shutdown(checkpoint=False)
+            return 1
+        return self.shutdown()
+
+    def startup(self) -> None:
+        cfg = self.config
+        if cfg.server.enabled:
+            self.server = ProbeServer(cfg.server.host, cfg.server.port, self.metrics.registry, self.health)
+            self.server.start()
+            self.log.info("probe_server_listening", host=cfg.server.host, port=self.server.port)
+        self.producer = make_producer(cfg.kafka)
+        self.sink = KafkaSink(self.producer, cfg.kafka.producer.delivery_timeout_seconds)
+        reader = make_consumer(cfg.kafka, group_id=None, enable_auto_commit=False)
+        self.store = CheckpointStore(cfg.state_topic, cfg.kafka.consumer.group_id, reader)
+        self.consumer = make_consumer(cfg.kafka)
+        self._wait_for_topics()
+        self.consumer.subscribe(self.inputs, listener=_Rebalance(self))
+        self.log.info(
+            "started", inputs=self.inputs, group=cfg.kafka.consumer.group_id, state_topic=cfg.state_topic
+        )
+
+    def main_loop(self) -> None:
+        consumer_cfg = self.config.kafka.consumer
+        while not self.should_exit:
+            self.health.beat()
+            self.metrics.loop_heartbeat.set(time.time())
+            if self._to_restore:
+                self._restore_tasks()
+            try:
+                batch = self.consumer.poll(
+                    timeout_ms=consumer_cfg.poll_timeout_ms, max_records=consumer_cfg.max_poll_records
+                )
+            except KafkaError as exc:
+                self.log.warning("poll_failed", error=str(exc))
+                time.sleep(0.5)
+                continue
+            with self._lock:
+                if batch:
+                    self._process(batch)
+                if self._checkpoint_due():
+                    self.checkpoint()
+            if time.monotonic() >= self._next_probe:
+                self._probe()
+
+    def shutdown(self, checkpoint: bool = True) -> int:
+        """Flush, checkpoint and commit, then close; bounded by the shutdown timeout."""
+        timeout = self.config.shutdown_timeout_seconds
+        watchdog = threading.Timer(timeout, self._shutdown_timed_out)
+        watchdog.daemon = True
+        watchdog.start()
+        code = 0
+        try:
+            self.health.ready = False
+            self.health.reasons = ["shutting down"]
+            if checkpoint and self.consumer is not None and self._owned:
+                if not self.checkpoint(force=True):
+                    code = 1
+            if self.consumer is not None:
+                self.consumer.close(autocommit=False)
+            if self.store is not None:
+                self.store.reader.close()
+            if self.producer is not None:
+                self.producer.close(timeout=max(1.0, timeout / 2))
+            if self.server is not None:
+                self.server.stop()
+        except (KafkaError, OSError) as exc:
+            self.log.error("shutdown_error", error=str(exc))
+            code = 1
+        finally:
+            watchdog.cancel()
+        self.log.info("stopped", exit_code=code)
+        return code
+
+    def _shutdown_timed_out(self) -> None:
+        self.log.error("shutdown_timeout", seconds=self.config.shutdown_timeout_seconds)
+        os._exit(1)
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            self.log.warning("forced_exit", signal=signal.Signals(signum).name)
+            os._exit(1)
+        self.log.info("shutdown_requested", signal=signal.Signals(signum).name)
+        self.should_exit = True
+
+    # -- processing -------------------------------------------------------------------
+    def _process(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        order = {topic: i for i, topic in enumerate(self.inputs)}
+        records: list[SourceRecord] = []
+        for tp in sorted(batch, key=lambda tp: (tp.partition, order.get(tp.topic, 99))):
+            if tp.partition in self._owned:
+                records.extend(batch[tp])
+                self._dirty.add(tp.partition)
+        if not records:
+            return
+        try:
+            outputs = self.pipeline.process(records)
+        except Exception as exc:  # a bug must not stop the daemon or lose the records
+            self.log.exception("pipeline_error", error_type=type(exc).__name__)
+            outputs = self._internal_error(records, exc)
+        assert self.sink is not None
+        try:
+            self.sink.send_all(outputs)
+        except DeliveryError as exc:
+            self.log.error("send_failed", error=str(exc))
+            self._rewind()
+            return
+        self._records_since_checkpoint += len(records)
+
+    def _internal_error(self, records: list[SourceRecord], exc: Exception) -> list[OutputRecord]:
+        from monitor.events import Rejected
+        from monitor.outputs import dead_letter
+
+        detail = f"{type(exc).__name__}: {str(exc)[:200]}"
+        dlq = self.config.topics.dead_letter
+        for record in records:
+            self.metrics.dead_letters.labels(record.topic, "internal_error").inc()
+        return [dead_letter(Rejected("internal_error", detail, r), dlq) for r in records]
+
+    # -- checkpoints ------------------------------------------------------------------
+    def _checkpoint_due(self) -> bool:
+        cfg = self.config.checkpoint
+        if not self._dirty:
+            return False
+        return (
+            self._records_since_checkpoint >= cfg.max_records
+            or time.monotonic() - self._last_checkpoint >= cfg.interval_seconds
+        )
+
+    def checkpoint(self, tasks: set[int] | None = None, force: bool = False) -> bool:
+        """Flush outputs, write task state with offsets, commit. False if it failed."""
+        targets = set(self._owned if tasks is None else tasks) & self._owned
+        if not force:
+            targets &= self._dirty
+        if not targets:
+            return True
+        assert self.sink is not None and self.store is not None
+        started = time.perf_counter()
+        try:
+            self.sink.flush()
+            written: dict[int, tuple[dict[str, int], bytes]] = {}
+            size = 0
+            for task in sorted(targets):
+                offsets = self._positions(task)
+                blob = self.pipeline.snapshot(task)
+                size += self.store.write(self.sink, task, offsets, blob)
+                written[task] = (offsets, blob)
+            self.sink.flush()
+        except DeliveryError as exc:
+            self.log.error("checkpoint_failed", error=str(exc))
+            self._rewind()
+            return False
+        self._last_good.update(written)
+        self._dirty -= targets
+        self._records_since_checkpoint = 0
+        self._last_checkpoint = time.monotonic()
+        self.metrics.checkpoints.inc(len(written))
+        self.metrics.checkpoint_bytes.set(size)
+        commit = {
+            TopicPartition(topic, task): OffsetAndMetadata(offset, "", -1)
+            for task, (offsets, _) in written.items()
+            for topic, offset in offsets.items()
+        }
+        try:
+            self.consumer.commit(commit)
+        except KafkaError as exc:
+            # The checkpoint already holds these offsets; a restore uses them.
+            self.log.warning("commit_failed", error=str(exc))
+        self.metrics.checkpoint_seconds.observe(time.perf_counter() - started)
+        return True
+
+    def _positions(self, task: int) -> dict[str, int]:
+        positions = {}
+        for topic in self.inputs:
+            tp = TopicPartition(topic, task)
+            if tp in self.consumer.assignment():
+                positions[topic] = self.consumer.position(tp)
+        return positions
+
+    def _rewind(self) -> None:
+        """After a failed write, go back to the last good checkpoint of every task."""
+        self.metrics.rewinds.inc()
+        assert self.sink is not None
+        self.sink.discard()
+        for task in list(self._owned):
+            offsets, blob = self._last_good.get(task, ({}, None))
+            self.pipeline.restore(task, blob)
+            for topic, offset in offsets.items():
+                self.consumer.seek(TopicPartition(topic, task), offset)
+        self._dirty = set(self._owned)
+        self.log.warning("rewound_to_checkpoint", tasks=sorted(self._owned))
+
+    # -- rebalancing ------------------------------------------------------------------
+    def release_tasks(self, revoked: set[TopicPartition], save: bool) -> None:
+        tasks = {tp.partition for tp in revoked if tp.topic in self.inputs}
+        with self._lock:
+            if save and tasks & self._owned:
+                self.checkpoint(tasks & self._owned)
+            self._forget(tasks)
+        self.log.info("partitions_revoked" if save else "partitions_lost", tasks=sorted(tasks))
+
+    def _forget(self, tasks: set[int]) -> None:
+        for task in tasks:
+            self.pipeline.drop(task)
+            self._last_good.pop(task, None)
+        self._owned -= tasks
+        self._to_restore -= tasks
+        self._dirty -= tasks
+
+    def accept_tasks(self, assigned: set[TopicPartition]) -> None:
+        self._assigned_once = True
+        tasks = {tp.partition for tp in assigned if tp.topic in self.inputs}
+        new = tasks - self._owned
+        self._to_restore |= new
+        # Nothing is fetched for a task until its state is restored and it has seeked.
+        self.consumer.pause(*[tp for tp in assigned if tp.partition in new])
+        self.metrics.assigned_partitions.set(len(assigned))
+        self.log.info("partitions_assigned", tasks=sorted(tasks))
+
+    def _restore_tasks(self) -> None:
+        assert self.store is not None
+        for task in sorted(self._to_restore):
+            tps = [TopicPartition(t, task) for t in self.inputs]
+            tps = [tp for tp in tps if tp in self.consumer.assignment()]
+            try:
+                checkpoint = self.store.read(task, timeout_s=5.0)
+                committed = {tp.topic: self.consumer.committed(tp) for tp in tps}
+            except (KafkaIOError, KafkaError) as exc:
+                self.log.warning("restore_failed", task=task, error=str(exc))
+                return
+            blob: bytes | None = None
+            offsets: dict[str, int] = {}
+            if checkpoint is not None and all(
+                committed[t] is None or checkpoint.offsets.get(t, 0) >= committed[t] for t in committed
+            ):
+                blob, offsets = checkpoint.state, checkpoint.offsets
+                self.metrics.restores.labels("checkpoint").inc()
+            else:
+                if checkpoint is not None:
+                    self.log.warning("checkpoint_behind_committed_offsets", task=task)
+                self.metrics.restores.labels("empty").inc()
+            self.pipeline.restore(task, blob)
+            for tp in tps:
+                if tp.topic in offsets:
+                    self.consumer.seek(tp, offsets[tp.topic])
+            self._last_good[task] = ({tp.topic: self.consumer.position(tp) for tp in tps}, blob)
+            self.consumer.resume(*tps)
+            self._to_restore.discard(task)
+            self._owned.add(task)
+            self.log.info("task_restored", task=task, from_checkpoint=blob is not None, offsets=offsets)
+
+    # -- probes -----------------------------------------------------------------------
+    def _wait_for_topics(self) -> None:
+        """Inputs must exist and be co-partitioned; the state topic is created if missing."""
+        deadline = time.monotonic() + 60
+        while True:
+            counts = {t: self.consumer.partitions_for_topic(t) for t in self.inputs}
+            missing = [t for t, parts in counts.items() if not parts]
+            if not missing:
+                break
+            if time.monotonic() > deadline or self.should_exit:
+                raise KafkaIOError(f"input topics do not exist: {', '.join(missing)}")
+            self.health.reasons = [f"waiting for topics {', '.join(missing)}"]
+            time.sleep(1.0)
+        sizes = {t: len(parts) for t, parts in counts.items()}
+        if len(set(sizes.values())) != 1:
+            raise KafkaIOError(f"input topics must have the same number of partitions: {sizes}")
+        needed = next(iter(sizes.values()))
+        self._ensure_state_topic(needed)
+
+    def _ensure_state_topic(self, partitions: int) -> None:
+        from kafka.admin import NewTopic
+        from kafka.errors import TopicAlreadyExistsError
+
+        topic = self.config.state_topic
+        have = self.consumer.partitions_for_topic(topic)
+        if have:
+            if len(have) < partitions:
+                raise KafkaIOError(f"state topic {topic} has {len(have)} partitions, needs {partitions}")
+            return
+        admin = make_admin(self.config.kafka)
+        try:
+            admin.create_topics(
+                [NewTopic(topic, partitions, 1, topic_configs={"cleanup.policy": "compact"})]
+            )
+        except TopicAlreadyExistsError:
+            pass
+        except KafkaError as exc:
+            raise KafkaIOError(f"cannot create state topic {topic}: {exc}") from exc
+        finally:
+            admin.close()
+        self.log.info("state_topic_created", topic=topic, partitions=partitions)
+
+    def _probe(self) -> None:
+        self._next_probe = time.monotonic() + PROBE_INTERVAL_S
+        assignment = list(self.consumer.assignment())
+        try:
+            ends = self.consumer.end_offsets(assignment, timeout_ms=1500) if assignment else {}
+            if not assignment:
+                self.consumer.partitions_for_topic(self.inputs[0])
+            self._broker_up = True
+        except KafkaError:
+            self._broker_up = False
+            ends = {}
+        for tp, end in ends.items():
+            if tp.partition in self._owned:
+                position = self.consumer.position(tp, timeout_ms=500)
+                self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, end - position))
+        reasons = []
+        if not self._assigned_once:
+            reasons.append("not yet assigned partitions")
+        if self._to_restore:
+            reasons.append("restoring state")
+        if not self._broker_up:
+            reasons.append("broker unreachable")
+        self.health.ready = not reasons
+        self.health.reasons = reasons
+        self.metrics.ready.set(1 if not reasons else 0)
+        self.metrics.broker_up.set(1 if self._broker_up else 0)

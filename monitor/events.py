@@ -1,0 +1,263 @@
+"""Native event format, decoding and validation.
+
+A message on an input topic is one JSON object::
+
+    {"id": "e-1", "model": "credit-risk", "version": "3", "ts": 1764300000.5,
+     "features": {"income": 52000.0, "region": "eu"},
+     "prediction": {"score": 0.83, "label": 1}}
+
+``ts`` is seconds since the epoch or an RFC 3339 string. An event may be split: a
+features message (``id, model, ts, features``) and a predictions message
+(``id, model, ts, prediction``) joined by ``(model, id)``; ground truth arrives later as
+``{"id", "model", "ts", "label"}``. Decoding is done by msgspec straight into a typed
+struct (the fastest validating JSON decoder for Python); checks that span a model's
+features run per batch and column.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import msgspec
+
+from monitor.config import Config, ModelConfig
+
+Scalar = float | str | bool | None
+
+
+class RawEvent(msgspec.Struct, gc=False):
+    id: str
+    model: str
+    ts: float | str | None = None
+    version: str | int | None = None
+    features: dict[str, Scalar] | None = None
+    prediction: dict[str, Scalar] | None = None
+    label: Scalar = None
+
+
+_DECODER = msgspec.json.Decoder(RawEvent)
+
+
+class SourceRecord(Protocol):
+    """What a source hands the pipeline: kafka-python's ConsumerRecord has these fields."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes | None]]
+
+
+@dataclass(slots=True)
+class Event:
+    """A validated event (or half of one), with where it came from."""
+
+    model: str
+    id: str
+    ts: float
+    version: str | None
+    features: dict[str, Scalar] | None
+    prediction: dict[str, Scalar] | None
+    label: Scalar
+    topic: str
+    partition: int
+    offset: int
+
+    @property
+    def is_complete(self) -> bool:
+        return self.features is not None and self.prediction is not None
+
+
+@dataclass(slots=True)
+class Rejected:
+    """A message that cannot be used: it goes to the dead-letter topic with its reason."""
+
+    reason: str
+    detail: str
+    record: SourceRecord
+
+
+class Reasons:
+    OVERSIZED = "oversized"
+    EMPTY = "empty"
+    INVALID_JSON = "invalid_json"
+    INVALID_UTF8 = "invalid_utf8"
+    SCHEMA = "schema"
+    NON_FINITE = "non_finite"
+    UNKNOWN_MODEL = "unknown_model"
+    INVALID_ID = "invalid_id"
+    INVALID_TIMESTAMP = "invalid_timestamp"
+    MISSING_FEATURE = "missing_feature"
+    WRONG_TYPE = "wrong_type"
+    MISSING_PART = "missing_part"
+    JOIN_EXPIRED = "join_expired"
+
+
+def parse_timestamp(value: float | str | None, fallback_ms: int) -> float:
+    """Event time in epoch seconds; a message without ``ts`` takes the Kafka record time."""
+    if value is None:
+        return fallback_ms / 1000.0
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"ts {value[:40]!r} is not RFC 3339") from None
+        if parsed.tzinfo is None:
+            raise ValueError("ts has no time zone")
+        return parsed.timestamp()
+    return float(value)
+
+
+def categorical_value(value: Scalar) -> str | None:
+    """Categories are strings; numbers and booleans are accepted and spelled canonically."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value.is_integer():
+        return str(int(value))
+    return repr(value)
+
+
+class Decoder:
+    """Turns a batch of records into validated events and rejections."""
+
+    def __init__(self, config: Config, now: Any = None) -> None:
+        self.config = config
+        self.limits = config.limits
+        self.models: dict[str, ModelConfig] = dict(config.models)
+        self.label_topic = config.topics.labels
+        self._now = now
+
+    def decode(self, records: Sequence[SourceRecord]) -> tuple[list[Event], list[Rejected]]:
+        events: list[Event] = []
+        origins: list[SourceRecord] = []
+        rejected: list[Rejected] = []
+        limits = self.limits
+        for record in records:
+            value = record.value
+            if value is None or len(value) == 0:
+                rejected.append(Rejected(Reasons.EMPTY, "empty message", record))
+                continue
+            if len(value) > limits.max_message_bytes:
+                detail = f"{len(value)} bytes > limit {limits.max_message_bytes}"
+                rejected.append(Rejected(Reasons.OVERSIZED, detail, record))
+                continue
+            try:
+                raw = _DECODER.decode(value)
+            except msgspec.ValidationError as exc:
+                detail = str(exc)[:300]
+                reason = Reasons.NON_FINITE if "out of range" in detail else Reasons.SCHEMA
+                rejected.append(Rejected(reason, detail, record))
+                continue
+            except UnicodeDecodeError as exc:
+                rejected.append(Rejected(Reasons.INVALID_UTF8, str(exc.reason), record))
+                continue
+            except msgspec.DecodeError as exc:
+                reason = Reasons.NON_FINITE if _mentions_nan(value) else Reasons.INVALID_JSON
+                rejected.append(Rejected(reason, str(exc), record))
+                continue
+            problem = self._check_envelope(raw, record)
+            if problem is not None:
+                rejected.append(Rejected(problem[0], problem[1], record))
+                continue
+            try:
+                ts = parse_timestamp(raw.ts, record.timestamp)
+            except ValueError as exc:
+                rejected.append(Rejected(Reasons.INVALID_TIMESTAMP, str(exc), record))
+                continue
+            if not self._timestamp_ok(ts):
+                detail = f"ts {ts:.0f} outside [{limits.min_timestamp:.0f}, now + skew]"
+                rejected.append(Rejected(Reasons.INVALID_TIMESTAMP, detail, record))
+                continue
+            version = None if raw.version is None else str(raw.version)
+            events.append(
+                Event(
+                    raw.model, raw.id, ts, version, raw.features, raw.prediction, raw.label,
+                    record.topic, record.partition, record.offset,
+                )
+            )
+            origins.append(record)
+        if events:
+            events = self._check_features(events, origins, rejected)
+        return events, rejected
+
+    def _check_envelope(self, raw: RawEvent, record: SourceRecord) -> tuple[str, str] | None:
+        if raw.model not in self.models:
+            return Reasons.UNKNOWN_MODEL, f"model {raw.model[:64]!r} is not configured"
+        if not raw.id or len(raw.id) > self.limits.max_id_length:
+            return Reasons.INVALID_ID, f"id must be 1..{self.limits.max_id_length} characters"
+        if record.topic == self.label_topic:
+            if raw.label is None:
+                return Reasons.MISSING_PART, "a label message needs 'label'"
+        elif raw.features is None and raw.prediction is None:
+            return Reasons.MISSING_PART, "an event needs 'features' or 'prediction'"
+        if raw.prediction is not None:
+            score = raw.prediction.get("score")
+            if score is not None and not isinstance(score, float):
+                return Reasons.WRONG_TYPE, "prediction.score must be a number"
+        return None
+
+    def _timestamp_ok(self, ts: float) -> bool:
+        now = self._now() if self._now is not None else _wall_clock()
+        return math.isfinite(ts) and self.limits.min_timestamp <= ts <= now + self.limits.max_future_seconds
+
+    def _check_features(
+        self, events: list[Event], origins: list[SourceRecord], rejected: list[Rejected]
+    ) -> list[Event]:
+        """Per model and feature, check the column at once; only bad rows are looked at singly."""
+        bad: dict[int, tuple[str, str]] = {}
+        by_model: dict[str, list[int]] = {}
+        for index, event in enumerate(events):
+            if event.features is not None:
+                by_model.setdefault(event.model, []).append(index)
+        for model, indices in by_model.items():
+            spec = self.models[model].features
+            feature_maps = [events[i].features for i in indices]
+            for name, feature in spec.items():
+                column = [f.get(name) for f in feature_maps]  # type: ignore[union-attr]
+                kinds = {type(v) for v in column}
+                if feature.required and type(None) in kinds:
+                    for i, v in zip(indices, column, strict=True):
+                        if v is None:
+                            bad.setdefault(i, (Reasons.MISSING_FEATURE, f"feature {name!r} is required"))
+                if feature.type == "numeric":
+                    if kinds - {float, type(None)}:
+                        for i, v in zip(indices, column, strict=True):
+                            if v is not None and type(v) is not float:
+                                bad.setdefault(i, (Reasons.WRONG_TYPE, f"feature {name!r} must be a number"))
+                elif kinds - {str, type(None)}:
+                    for i, v in zip(indices, column, strict=True):
+                        if not isinstance(v, str) and v is not None:
+                            events[i].features[name] = categorical_value(v)  # type: ignore[index]
+                if str in kinds:
+                    limit = self.limits.max_category_length
+                    for i, v in zip(indices, column, strict=True):
+                        if isinstance(v, str) and len(v) > limit:
+                            bad.setdefault(i, (Reasons.WRONG_TYPE, f"feature {name!r} longer than {limit}"))
+        if not bad:
+            return events
+        kept = []
+        for index, event in enumerate(events):
+            if index in bad:
+                reason, detail = bad[index]
+                rejected.append(Rejected(reason, detail, origins[index]))
+            else:
+                kept.append(event)
+        return kept
+
+
+def _mentions_nan(value: bytes) -> bool:
+    return b"NaN" in value or b"Infinity" in value
+
+
+def _wall_clock() -> float:
+    import time
+
+    return time.time()

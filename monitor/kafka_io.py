@@ -1,0 +1,201 @@
+"""Kafka clients built from the config, the output sink, and topic administration.
+
+Only kafka-python's public API is used; its exceptions are wrapped in
+:class:`~monitor.errors.KafkaIOError` so callers handle one family of errors.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from monitor.config import Config, KafkaConfig
+from monitor.errors import DeliveryError, KafkaIOError
+from monitor.outputs import OutputRecord
+
+try:  # kafka-python >= 3
+    from kafka.net.sasl.oauth import AbstractTokenProvider
+except ImportError:  # pragma: no cover - kafka-python 2.x
+    from kafka.sasl.oauth import AbstractTokenProvider  # type: ignore[no-redef]
+
+
+class _StaticToken(AbstractTokenProvider):  # type: ignore[misc]
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self._token = token
+
+    def token(self) -> str:
+        return self._token
+
+
+def client_options(cfg: KafkaConfig) -> dict[str, Any]:
+    """Connection and security options shared by consumer, producer and admin client."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": list(cfg.bootstrap_servers),
+        "client_id": cfg.client_id,
+        "security_protocol": cfg.security_protocol,
+    }
+    if cfg.tls is not None:
+        tls = cfg.tls
+        options["ssl_check_hostname"] = tls.check_hostname
+        if tls.ca_file:
+            options["ssl_cafile"] = str(tls.ca_file)
+        if tls.cert_file:
+            options["ssl_certfile"] = str(tls.cert_file)
+        if tls.key_file:
+            options["ssl_keyfile"] = str(tls.key_file)
+        if tls.key_password is not None:
+            options["ssl_password"] = tls.key_password.get_secret_value()
+    if cfg.sasl is not None:
+        sasl = cfg.sasl
+        options["sasl_mechanism"] = sasl.mechanism
+        if sasl.mechanism == "OAUTHBEARER":
+            assert sasl.oauth_token is not None
+            options["sasl_oauth_token_provider"] = _StaticToken(sasl.oauth_token.get_secret_value())
+        else:
+            assert sasl.password is not None
+            options["sasl_plain_username"] = sasl.username
+            options["sasl_plain_password"] = sasl.password.get_secret_value()
+    return options
+
+
+def consumer_options(cfg: KafkaConfig) -> dict[str, Any]:
+    c = cfg.consumer
+    from kafka.coordinator.assignors.range import RangePartitionAssignor
+
+    return {
+        **client_options(cfg),
+        "group_id": c.group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": c.auto_offset_reset,
+        "max_poll_records": c.max_poll_records,
+        "max_poll_interval_ms": c.max_poll_interval_ms,
+        "session_timeout_ms": c.session_timeout_ms,
+        "heartbeat_interval_ms": c.heartbeat_interval_ms,
+        "fetch_max_bytes": c.fetch_max_bytes,
+        "max_partition_fetch_bytes": c.max_partition_fetch_bytes,
+        # The range assignor gives one member the same partition number of every
+        # co-partitioned input topic, which is what keeps a task's inputs together.
+        "partition_assignment_strategy": (RangePartitionAssignor,),
+        "allow_auto_create_topics": False,
+    }
+
+
+def make_consumer(cfg: KafkaConfig, **overrides: Any) -> KafkaConsumer:
+    try:
+        return KafkaConsumer(**{**consumer_options(cfg), **overrides})
+    except KafkaError as exc:
+        raise KafkaIOError(f"cannot create Kafka consumer: {exc}") from exc
+
+
+def make_producer(cfg: KafkaConfig) -> KafkaProducer:
+    p = cfg.producer
+    try:
+        return KafkaProducer(
+            **client_options(cfg),
+            acks="all",
+            linger_ms=p.linger_ms,
+            batch_size=p.batch_size,
+            compression_type=p.compression_type,
+            request_timeout_ms=p.request_timeout_ms,
+            # kafka-python insists on delivery > linger + request timeouts.
+            delivery_timeout_ms=max(
+                int(p.delivery_timeout_seconds * 1000), p.linger_ms + p.request_timeout_ms + 1
+            ),
+            max_block_ms=int(p.delivery_timeout_seconds * 1000),
+        )
+    except KafkaError as exc:
+        raise KafkaIOError(f"cannot create Kafka producer: {exc}") from exc
+
+
+class KafkaSink:
+    """Writes output records; ``flush`` returns only when every one is acknowledged.
+
+    Sends are asynchronous so a batch's outputs travel together; a failed send is
+    raised from ``flush`` as :class:`DeliveryError`, never dropped.
+    """
+
+    def __init__(self, producer: KafkaProducer, timeout_seconds: float) -> None:
+        self.producer = producer
+        self.timeout_seconds = timeout_seconds
+        self._futures: list[Any] = []
+
+    def send(self, record: OutputRecord, partition: int | None = None) -> None:
+        try:
+            future = self.producer.send(
+                record.topic,
+                value=record.value,
+                key=record.key,
+                headers=record.headers or None,
+                partition=partition,
+            )
+        except KafkaError as exc:
+            raise DeliveryError(f"send to {record.topic} failed: {exc}") from exc
+        self._futures.append(future)
+
+    def send_all(self, records: Iterable[OutputRecord]) -> None:
+        for record in records:
+            self.send(record)
+
+    @property
+    def pending(self) -> int:
+        return len(self._futures)
+
+    def flush(self) -> None:
+        futures, self._futures = self._futures, []
+        if not futures:
+            return
+        try:
+            self.producer.flush(timeout=self.timeout_seconds)
+        except KafkaError as exc:
+            raise DeliveryError(f"flush failed: {exc}") from exc
+        for future in futures:
+            if not future.is_done:
+                raise DeliveryError("a record was not acknowledged within the delivery timeout")
+            if future.failed():
+                raise DeliveryError(f"a record was not written: {future.exception}") from (
+                    future.exception if isinstance(future.exception, BaseException) else None
+                )
+
+    def discard(self) -> None:
+        """Forget unflushed sends (after a failure the pipeline rewinds and resends)."""
+        self._futures = []
+
+
+def ensure_topics(
+    config: Config, partitions: dict[str, int], replication: int = 1, timeout_s: float = 30
+) -> None:
+    """Create the topics that do not exist yet (used by the demo and by tests)."""
+    admin = make_admin(config.kafka, timeout_s)
+    try:
+        existing = set(admin.list_topics())
+        wanted = [
+            NewTopic(name, count, replication)
+            for name, count in partitions.items()
+            if name not in existing
+        ]
+        if wanted:
+            try:
+                admin.create_topics(wanted)
+            except TopicAlreadyExistsError:
+                pass
+    except KafkaError as exc:
+        raise KafkaIOError(f"cannot create topics: {exc}") from exc
+    finally:
+        admin.close()
+
+
+def make_admin(cfg: KafkaConfig, timeout_s: float = 30) -> KafkaAdminClient:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return KafkaAdminClient(**client_options(cfg), request_timeout_ms=int(timeout_s * 1000))
+        except KafkaError as exc:
+            if time.monotonic() > deadline:
+                raise KafkaIOError(f"cannot reach Kafka at {cfg.bootstrap_servers}: {exc}") from exc
+            time.sleep(0.5)

@@ -1,0 +1,115 @@
+"""Prometheus metrics, registered on a registry that is passed in (never the global one).
+
+Names follow Prometheus conventions: ``driftd_`` prefix, ``_total`` counters, base units
+(seconds, bytes). Label values come from bounded sets only: configured models, topics and
+features, fixed reason names, partition numbers.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, disable_created_metrics
+
+# `_created` series double the exposition for no use in dashboards or alerts.
+disable_created_metrics()
+
+from monitor import __version__
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.build_info = Info("driftd_build", "driftd build information", registry=r)
+        self.build_info.info({"version": __version__})
+        self.records_consumed = Counter(
+            "driftd_records_consumed_total", "Records read from input topics", ["topic"], registry=r
+        )
+        self.events = Counter(
+            "driftd_events_total",
+            "Events handed to the monitors, by whether both halves were joined",
+            ["model", "join"],
+            registry=r,
+        )
+        self.labels = Counter(
+            "driftd_labels_total", "Ground-truth label messages accepted", ["model"], registry=r
+        )
+        self.dead_letters = Counter(
+            "driftd_dead_letters_total",
+            "Messages sent to the dead-letter topic, by source topic and reason",
+            ["topic", "reason"],
+            registry=r,
+        )
+        self.join_pending = Gauge(
+            "driftd_join_pending", "Event halves waiting for their other half", registry=r
+        )
+        self.join_expired = Counter(
+            "driftd_join_expired_total",
+            "Event halves whose other half never came within the TTL, by the part that was missing",
+            ["model", "missing"],
+            registry=r,
+        )
+        self.join_duplicates = Counter(
+            "driftd_join_duplicates_total", "Repeated event halves ignored by the join", registry=r
+        )
+        self.outputs = Counter(
+            "driftd_output_records_total", "Records written to output topics", ["topic"], registry=r
+        )
+        self.batch_seconds = Histogram(
+            "driftd_batch_duration_seconds",
+            "Time to process one polled batch through the pipeline",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.batch_records = Histogram(
+            "driftd_batch_records",
+            "Records per polled batch",
+            buckets=(1, 10, 100, 500, 1000, 5000, 10000, 50000),
+            registry=r,
+        )
+        self.lag = Gauge(
+            "driftd_consumer_lag_records",
+            "Records between the consumer position and the end of each partition",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.last_event_time = Gauge(
+            "driftd_last_event_timestamp_seconds",
+            "Event time of the newest event seen per model",
+            ["model"],
+            registry=r,
+        )
+        self.checkpoints = Counter(
+            "driftd_checkpoints_total", "State checkpoints written with their offsets", registry=r
+        )
+        self.checkpoint_bytes = Gauge(
+            "driftd_checkpoint_size_bytes", "Size of the last state checkpoint", registry=r
+        )
+        self.checkpoint_seconds = Histogram(
+            "driftd_checkpoint_duration_seconds",
+            "Time to flush outputs, write state and commit offsets",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.restores = Counter(
+            "driftd_state_restores_total",
+            "Tasks whose state was restored from a checkpoint, or started empty",
+            ["outcome"],
+            registry=r,
+        )
+        self.rewinds = Counter(
+            "driftd_rewinds_total",
+            "Times processing went back to the last checkpoint after a failed delivery",
+            registry=r,
+        )
+        self.assigned_partitions = Gauge(
+            "driftd_assigned_partitions", "Input partitions assigned to this member", registry=r
+        )
+        self.ready = Gauge("driftd_ready", "1 when /readyz answers ready", registry=r)
+        self.broker_up = Gauge(
+            "driftd_broker_reachable", "1 while the Kafka cluster answers", registry=r
+        )
+        self.loop_heartbeat = Gauge(
+            "driftd_main_loop_heartbeat_timestamp_seconds",
+            "Wall-clock time of the main loop's last iteration",
+            registry=r,
+        )

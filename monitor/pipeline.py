@@ -1,0 +1,173 @@
+"""The one pipeline: decode/validate → join → monitors → outputs.
+
+The daemon, the demo and offline replay all feed it records; only the source differs.
+State is kept per *task*, one task per input partition number (all input topics are
+co-partitioned), so that a task's state can be checkpointed with that partition's offsets
+and move with it to another member of the consumer group.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import msgspec
+
+from monitor.config import Config
+from monitor.events import Decoder, Event, Reasons, Rejected, SourceRecord
+from monitor.join import JoinBuffer
+from monitor.metrics import Metrics
+from monitor.outputs import OutputRecord, dead_letter, joined_event
+
+STATE_VERSION = 1
+
+
+class TaskState:
+    """Everything one task remembers between batches."""
+
+    def __init__(self, config: Config) -> None:
+        self.join = JoinBuffer(config.join.ttl_seconds, config.join.max_pending)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"version": STATE_VERSION, "join": self.join.snapshot()}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"state version {state.get('version')} is not {STATE_VERSION}")
+        self.join.restore(state["join"])
+
+
+class Pipeline:
+    def __init__(
+        self, config: Config, metrics: Metrics, now: Callable[[], float] = time.time
+    ) -> None:
+        self.config = config
+        self.metrics = metrics
+        self.decoder = Decoder(config, now=now)
+        self.tasks: dict[int, TaskState] = {}
+        self._dead_letter_topic = config.topics.dead_letter
+        self._labels_topic = config.topics.labels
+
+    # -- task state -----------------------------------------------------------------
+    def task(self, partition: int) -> TaskState:
+        state = self.tasks.get(partition)
+        if state is None:
+            state = self.tasks[partition] = TaskState(self.config)
+        return state
+
+    def snapshot(self, partition: int) -> bytes:
+        return msgspec.msgpack.encode(self.task(partition).snapshot())
+
+    def restore(self, partition: int, blob: bytes | None) -> None:
+        state = TaskState(self.config)
+        if blob is not None:
+            state.restore(msgspec.msgpack.decode(blob))
+        self.tasks[partition] = state
+        self._update_pending()
+
+    def drop(self, partition: int) -> None:
+        self.tasks.pop(partition, None)
+        self._update_pending()
+
+    # -- processing -----------------------------------------------------------------
+    def process(self, records: Sequence[SourceRecord]) -> list[OutputRecord]:
+        started = time.perf_counter()
+        metrics = self.metrics
+        events, rejected = self.decoder.decode(records)
+        outputs = [self._reject(item) for item in rejected]
+
+        by_task: dict[int, list[Event]] = {}
+        for event in events:
+            by_task.setdefault(event.partition, []).append(event)
+        for partition, task_events in by_task.items():
+            outputs.extend(self._process_task(partition, task_events))
+
+        consumed: dict[str, int] = {}
+        for record in records:
+            consumed[record.topic] = consumed.get(record.topic, 0) + 1
+        for topic, count in consumed.items():
+            metrics.records_consumed.labels(topic).inc(count)
+        for output in outputs:
+            metrics.outputs.labels(output.topic).inc()
+        self._update_pending()
+        metrics.batch_records.observe(len(records))
+        metrics.batch_seconds.observe(time.perf_counter() - started)
+        return outputs
+
+    def _process_task(self, partition: int, events: list[Event]) -> list[OutputRecord]:
+        task = self.task(partition)
+        labels = [e for e in events if e.topic == self._labels_topic]
+        decisions = [e for e in events if e.topic != self._labels_topic]
+        for label in labels:
+            self.metrics.labels.labels(label.model).inc()
+        result = task.join.add(decisions)
+        if result.duplicates:
+            self.metrics.join_duplicates.inc(result.duplicates)
+        outputs: list[OutputRecord] = []
+        if result.expired:
+            outputs.extend(self._expired(result.expired))
+        ready = result.completed + (
+            result.expired if self.config.join.on_incomplete == "process" else []
+        )
+        outputs.extend(self._monitor(task, ready))
+        return outputs
+
+    def _expired(self, expired: list[Event]) -> list[OutputRecord]:
+        outputs = []
+        for event in expired:
+            missing = "prediction" if event.prediction is None else "features"
+            self.metrics.join_expired.labels(event.model, missing).inc()
+            if self.config.join.on_incomplete == "dead_letter":
+                outputs.append(self._reject(_expired_rejection(event, missing)))
+        return outputs
+
+    def _monitor(self, task: TaskState, events: list[Event]) -> list[OutputRecord]:
+        """The monitoring stages run on joined events; each stage adds its outputs."""
+        if not events:
+            return []
+        outputs: list[OutputRecord] = []
+        per_model: dict[str, int] = {}
+        newest: dict[str, float] = {}
+        for event in events:
+            per_model[event.model] = per_model.get(event.model, 0) + 1
+            if event.ts > newest.get(event.model, float("-inf")):
+                newest[event.model] = event.ts
+        for model, count in per_model.items():
+            complete = sum(1 for e in events if e.model == model and e.is_complete)
+            if complete:
+                self.metrics.events.labels(model, "complete").inc(complete)
+            if count - complete:
+                self.metrics.events.labels(model, "incomplete").inc(count - complete)
+            self.metrics.last_event_time.labels(model).set(newest[model])
+        joined_topic = self.config.topics.joined
+        if joined_topic:
+            outputs.extend(joined_event(event, joined_topic) for event in events)
+        return outputs
+
+    def _reject(self, rejected: Rejected) -> OutputRecord:
+        self.metrics.dead_letters.labels(rejected.record.topic, rejected.reason).inc()
+        return dead_letter(rejected, self._dead_letter_topic)
+
+    def _update_pending(self) -> None:
+        self.metrics.join_pending.set(sum(len(t.join) for t in self.tasks.values()))
+
+
+class _ExpiredRecord:
+    """The origin of an expired half, for its dead letter (its payload is re-encoded)."""
+
+    def __init__(self, event: Event) -> None:
+        from monitor.outputs import encode_json, event_body
+
+        self.topic = event.topic
+        self.partition = event.partition
+        self.offset = event.offset
+        self.timestamp = int(event.ts * 1000)
+        self.key: bytes | None = None
+        self.value: bytes | None = encode_json(event_body(event))
+        self.headers: list[tuple[str, bytes | None]] = []
+
+
+def _expired_rejection(event: Event, missing: str) -> Rejected:
+    detail = f"no {missing} for this event within the join TTL"
+    return Rejected(Reasons.JOIN_EXPIRED, detail, _ExpiredRecord(event))
