@@ -1,11 +1,12 @@
 """Private building blocks for the binned detectors (PSI, Jensen-Shannon).
 
 Numeric bins
-    Edges are the reference quantiles at ``0, 1/bins, ..., 1`` with the outer two replaced by
-    ``-inf``/``+inf`` so that bins are open-ended and every value lands in a bin. Duplicate
-    inner quantiles (ties) are dropped; deduplication is done on the inner edges only so that
-    a tie at the minimum or maximum (e.g. a 0/1 feature) does not merge away a bin. A value
-    ``x`` falls in bin ``i`` when ``edges[i] <= x < edges[i + 1]``
+    Edges are the reference quantiles (numpy's default linear interpolation) at
+    ``0, 1/bins, ..., 1`` with the outer two replaced by ``-inf``/``+inf`` so that bins are
+    open-ended and every value lands in a bin. Duplicate inner quantiles (ties) are dropped;
+    deduplication is done on the inner edges only, so a tie at the minimum or maximum (e.g.
+    a 0/1 feature) does not merge every value into a single, uninformative bin. A value ``x``
+    falls in bin ``i`` when ``edges[i] <= x < edges[i + 1]``
     (``np.searchsorted(edges, x, side="right") - 1``).
 
 Categorical codes
@@ -22,6 +23,7 @@ from numpy.typing import ArrayLike
 
 from detectors._common import (
     FloatArray,
+    Summary,
     category_labels,
     codes_to_counts,
     count_vector,
@@ -104,7 +106,7 @@ class NumericBinnedDetector:
             counts = bin_counts(sorted_reference, self._edges)
             self._reference_proportions = read_only(counts / sorted_reference.size)
             self._n_reference = int(sorted_reference.size)
-            self._reference_summary: dict[str, float] | None = numeric_summary(sorted_reference)
+            self._reference_summary: Summary | None = numeric_summary(sorted_reference)
             return
         if edges is None or reference_proportions is None:
             raise ValueError("give a reference sample, or both edges and reference_proportions")
@@ -140,7 +142,7 @@ class NumericBinnedDetector:
     def _explanation(self, values: FloatArray, missing: int) -> dict[str, Any]:
         return {
             "current_missing": missing,
-            "reference": self._reference_summary,
+            "reference": None if self._reference_summary is None else dict(self._reference_summary),
             "current": numeric_summary(values),
         }
 
@@ -162,6 +164,32 @@ class NumericBinnedDetector:
 
     def _restore_summary(self, state: dict[str, Any]) -> None:
         self._reference_summary = state["reference_summary"]
+
+    @staticmethod
+    def _normal_reference() -> FloatArray:
+        return np.random.default_rng(7).normal(0.0, 1.0, 10_000)
+
+    @classmethod
+    def _invalid_binned_params(cls) -> list[dict[str, Any]]:
+        good = np.linspace(-1.0, 1.0, 50)
+        two_bins = [0.0, 1.0, 2.0]
+        return [
+            {},
+            {"reference": []},
+            {"reference": [0.0, np.nan]},
+            {"reference": [0.0, np.inf]},
+            {"reference": good, "bins": 1},
+            {"reference": good, "bins": 2.5},
+            {"reference": good, "reference_proportions": [0.5, 0.5]},
+            {"edges": two_bins},
+            {"edges": two_bins, "reference_proportions": [0.5, 0.6]},
+            {"edges": two_bins, "reference_proportions": [1.0]},
+            {"edges": two_bins, "reference_proportions": [-0.5, 1.5]},
+            {"edges": two_bins, "reference_proportions": [0.5, 0.5], "reference_size": 0},
+            {"edges": [0.0, 2.0, 1.0], "reference_proportions": [0.5, 0.5]},
+            {"edges": [0.0, np.nan, 2.0], "reference_proportions": [0.5, 0.5]},
+            {"edges": [0.0, 1.0], "reference_proportions": [1.0]},
+        ]
 
 
 class CategoricalDetector:

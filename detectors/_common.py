@@ -10,9 +10,11 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 FloatArray = NDArray[np.float64]
+Summary = dict[str, float | None]
 
 STATE_VERSION = 1
 TOP_CONTRIBUTORS = 5
+_LARGEST_FLOAT = float(np.finfo(np.float64).max)
 _SUMMARY_QUANTILES = (("p05", 0.05), ("p25", 0.25), ("p50", 0.5), ("p75", 0.75), ("p95", 0.95))
 
 
@@ -96,14 +98,26 @@ def current_sample(values: ArrayLike) -> tuple[FloatArray, int]:
     return finite, int(array.size - finite.size)
 
 
-def numeric_summary(values: FloatArray) -> dict[str, float]:
-    """Mean, population std and a few quantiles: enough to explain a shift, never raw data."""
+def numeric_summary(values: FloatArray) -> Summary:
+    """Mean, population std and a few quantiles: enough to explain a shift, never raw data.
+
+    Extreme values (sentinels such as 1e300) can overflow the mean or std; those entries are
+    reported as None rather than as an infinity that JSON cannot carry.
+    """
     quantiles = np.quantile(values, [q for _, q in _SUMMARY_QUANTILES])
-    summary = {"mean": float(np.mean(values)), "std": float(np.std(values))}
-    summary.update(
-        {label: float(q) for (label, _), q in zip(_SUMMARY_QUANTILES, quantiles, strict=True)}
-    )
+    with np.errstate(over="ignore", invalid="ignore"):
+        moments = [("mean", np.mean(values)), ("std", np.std(values))]
+    summary: Summary = {
+        label: float(value) if np.isfinite(value) else None for label, value in moments
+    }
+    for (label, _), quantile in zip(_SUMMARY_QUANTILES, quantiles, strict=True):
+        summary[label] = float(quantile)
     return summary
+
+
+def finite_statistic(value: float) -> float:
+    """Clamp an overflowed statistic to the largest float so results stay JSON-safe."""
+    return float(np.clip(value, -_LARGEST_FLOAT, _LARGEST_FLOAT))
 
 
 def count_vector(name: str, counts: ArrayLike, length: int | None = None) -> FloatArray:

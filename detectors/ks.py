@@ -8,13 +8,15 @@ reference is sorted once in the constructor; a test costs O((n + m) log(n + m)) 
 p-values
 --------
 ``method="asymp"`` (the driftd default) uses the asymptotic distribution
-``scipy.stats.kstwo.sf(D, round(n*m / (n + m)))`` — the same formula, bit for bit, as
+``scipy.stats.kstwo.sf(D, round(n*m / (n + m)))``, the same formula, bit for bit, as
 ``ks_2samp(method="asymp")``. It costs O(1) and is accurate for window sizes in the hundreds
-and above, which is what driftd monitors. (With one value in each sample the effective size
-rounds to 0, where scipy returns NaN; this detector returns a p-value of 1.) ``"exact"`` and ``"auto"`` delegate the p-value to
-``scipy.stats.ks_2samp`` with the same method; the exact computation is O(n*m) (``"auto"`` is
-exact whenever both samples have at most 10 000 values), so it is only sensible for small
-windows, and scipy may warn and fall back to ``"asymp"`` for very large samples.
+and above, which is what driftd monitors. With one value in each sample the effective size
+rounds to 0, where scipy returns NaN; this detector returns a p-value of 1 instead.
+
+``"exact"`` and ``"auto"`` delegate the p-value to ``scipy.stats.ks_2samp`` with the same
+method. The exact computation is O(n*m) (``"auto"`` is exact whenever both samples have at
+most 10 000 values), so it only suits small windows; for very large samples scipy may warn
+and fall back to ``"asymp"``.
 
 A window is called drifted when the p-value is below ``alpha`` AND the statistic reaches
 ``min_statistic``: with thousands of values even a negligible difference becomes
@@ -126,11 +128,11 @@ class KSTest:
             statistic, location_index = below, argmin
         else:
             statistic, location_index = above, argmax
-        location = (
-            reference[location_index]
-            if location_index < n
-            else (current_sorted[location_index - n])
-        )
+        # The pooled order is the reference values, then the current values.
+        if location_index < n:
+            location = reference[location_index]
+        else:
+            location = current_sorted[location_index - n]
 
         return DriftResult.create(
             test=self.test_name,
@@ -144,7 +146,7 @@ class KSTest:
             explanation={
                 "statistic_location": float(location),
                 "current_missing": missing,
-                "reference": self._reference_summary,
+                "reference": dict(self._reference_summary),
                 "current": numeric_summary(current_sorted),
             },
         )

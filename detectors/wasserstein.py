@@ -37,6 +37,7 @@ from detectors._common import (
     FloatArray,
     check_state,
     current_sample,
+    finite_statistic,
     numeric_summary,
     positive,
     read_only,
@@ -82,7 +83,10 @@ class WassersteinTest:
         self._sorted_reference = read_only(np.sort(self.reference))
         # Computed on the sorted copy so that a detector rebuilt from state (which stores the
         # sorted reference) reproduces results bit for bit.
-        spread = float(np.std(self._sorted_reference))
+        with np.errstate(over="ignore", invalid="ignore"):
+            spread = float(np.std(self._sorted_reference))
+        if not np.isfinite(spread):
+            raise ValueError("reference standard deviation overflows float64; rescale the feature")
         self._scale = spread if spread > 0.0 else 1.0
         self._reference_summary = numeric_summary(self._sorted_reference)
 
@@ -98,8 +102,10 @@ class WassersteinTest:
         current_seen = np.cumsum(from_current)[:-1]
         reference_seen = np.arange(1, pooled.size) - current_seen
         cdf_gap = np.abs(reference_seen / reference.size - current_seen / values.size)
-        distance = float(np.dot(cdf_gap, np.diff(pooled)))
-        statistic = distance / self._scale
+        # Sentinel-sized values (1e300) may overflow; report the largest float, not inf.
+        with np.errstate(over="ignore", invalid="ignore"):
+            distance = finite_statistic(float(np.dot(cdf_gap, np.diff(pooled))))
+            statistic = finite_statistic(distance / self._scale)
         return DriftResult.create(
             test=self.test_name,
             statistic=statistic,
@@ -113,7 +119,7 @@ class WassersteinTest:
                 "distance": distance,
                 "reference_scale": self._scale,
                 "current_missing": missing,
-                "reference": self._reference_summary,
+                "reference": dict(self._reference_summary),
                 "current": numeric_summary(current_sorted),
             },
         )
@@ -148,3 +154,4 @@ class WassersteinTest:
         yield {"reference": good, "threshold": 0.0}
         yield {"reference": good, "threshold": -1.0}
         yield {"reference": good, "threshold": np.inf}
+        yield {"reference": [-1e300, 1e300]}

@@ -62,8 +62,13 @@ class EmbeddedBroker:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise BrokerError(f"broker exited with {self.process.returncode}; see {self.log_path}")
-            with contextlib.suppress(OSError), socket.create_connection((self.host, self.port), 0.5):
+                raise BrokerError(
+                    f"broker exited with {self.process.returncode}; see {self.log_path}"
+                )
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((self.host, self.port), 0.5),
+            ):
                 return self
             time.sleep(0.05)
         self.stop()
@@ -85,7 +90,10 @@ class EmbeddedBroker:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()
 

@@ -18,6 +18,7 @@ import itertools
 import time
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 from kafka import KafkaConsumer, TopicPartition
@@ -89,7 +90,7 @@ class CheckpointStore:
         if start >= end:
             return None
         self.reader.seek(tp, start)
-        records = []
+        records: list[Any] = []
         deadline = time.monotonic() + timeout_s
         while self.reader.position(tp) < end:
             if time.monotonic() > deadline:

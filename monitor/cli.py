@@ -66,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
         "shutdown_timeout_seconds; a second one exits at once.",
     )
     run.add_argument("-c", "--config", required=True, help="YAML config file")
-    run.add_argument("--log-format", choices=["auto", "json", "console"], help="override logging.format")
+    run.add_argument(
+        "--log-format", choices=["auto", "json", "console"], help="override logging.format"
+    )
     run.set_defaults(func=_cmd_run)
 
     check = sub.add_parser(
@@ -87,7 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     demo.add_argument("--rate", type=float, default=2000.0, help="events per second to generate")
-    demo.add_argument("--no-view", action="store_true", help="print log lines instead of the live view")
+    demo.add_argument(
+        "--no-view", action="store_true", help="print log lines instead of the live view"
+    )
     demo.set_defaults(func=_cmd_demo)
     return parser
 

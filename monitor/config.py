@@ -187,7 +187,9 @@ class TopicsConfig(StrictModel):
 
 
 class JoinConfig(StrictModel):
-    ttl_seconds: float = Field(300.0, gt=0, description="event time an event may wait for its other half")
+    ttl_seconds: float = Field(
+        300.0, gt=0, description="event time an event may wait for its other half"
+    )
     max_pending: int = Field(100_000, ge=1)
     on_incomplete: Literal["process", "dead_letter"] = "process"
 

@@ -16,25 +16,26 @@ from types import FrameType
 from typing import Any
 
 from kafka import AsyncConsumerRebalanceListener, OffsetAndMetadata, TopicPartition
-from kafka.errors import KafkaError
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.future import Future
 from prometheus_client import CollectorRegistry
 
 from monitor.checkpoint import CheckpointStore
 from monitor.config import Config
 from monitor.errors import DeliveryError, DriftdError, KafkaIOError
-from monitor.events import SourceRecord
+from monitor.events import Rejected, SourceRecord
 from monitor.http import HealthState, ProbeServer
 from monitor.kafka_io import KafkaSink, make_admin, make_consumer, make_producer
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
-from monitor.outputs import OutputRecord
+from monitor.outputs import OutputRecord, dead_letter
 from monitor.pipeline import Pipeline
 
 PROBE_INTERVAL_S = 2.0
 
 
-class _Rebalance(AsyncConsumerRebalanceListener):  # type: ignore[misc]
+class _Rebalance(AsyncConsumerRebalanceListener):
     """kafka-python runs rebalance listeners on its network thread, which must stay free
     for heartbeats and for the very requests a checkpoint makes; the blocking work runs on
     a worker thread while the listener awaits it."""
@@ -109,7 +110,9 @@ class Daemon:
     def startup(self) -> None:
         cfg = self.config
         if cfg.server.enabled:
-            self.server = ProbeServer(cfg.server.host, cfg.server.port, self.metrics.registry, self.health)
+            self.server = ProbeServer(
+                cfg.server.host, cfg.server.port, self.metrics.registry, self.health
+            )
             self.server.start()
             self.log.info("probe_server_listening", host=cfg.server.host, port=self.server.port)
         self.producer = make_producer(cfg.kafka)
@@ -120,7 +123,10 @@ class Daemon:
         self._wait_for_topics()
         self.consumer.subscribe(self.inputs, listener=_Rebalance(self))
         self.log.info(
-            "started", inputs=self.inputs, group=cfg.kafka.consumer.group_id, state_topic=cfg.state_topic
+            "started",
+            inputs=self.inputs,
+            group=cfg.kafka.consumer.group_id,
+            state_topic=cfg.state_topic,
         )
 
     def main_loop(self) -> None:
@@ -132,7 +138,8 @@ class Daemon:
                 self._restore_tasks()
             try:
                 batch = self.consumer.poll(
-                    timeout_ms=consumer_cfg.poll_timeout_ms, max_records=consumer_cfg.max_poll_records
+                    timeout_ms=consumer_cfg.poll_timeout_ms,
+                    max_records=consumer_cfg.max_poll_records,
                 )
             except KafkaError as exc:
                 self.log.warning("poll_failed", error=str(exc))
@@ -156,9 +163,9 @@ class Daemon:
         try:
             self.health.ready = False
             self.health.reasons = ["shutting down"]
-            if checkpoint and self.consumer is not None and self._owned:
-                if not self.checkpoint(force=True):
-                    code = 1
+            owns_tasks = self.consumer is not None and self._owned
+            if checkpoint and owns_tasks and not self.checkpoint(force=True):
+                code = 1
             if self.consumer is not None:
                 self.consumer.close(autocommit=False)
             if self.store is not None:
@@ -218,9 +225,6 @@ class Daemon:
         self._records_since_checkpoint += len(records)
 
     def _internal_error(self, records: list[SourceRecord], exc: Exception) -> list[OutputRecord]:
-        from monitor.events import Rejected
-        from monitor.outputs import dead_letter
-
         detail = f"{type(exc).__name__}: {str(exc)[:200]}"
         dlq = self.config.topics.dead_letter
         for record in records:
@@ -341,7 +345,8 @@ class Daemon:
             blob: bytes | None = None
             offsets: dict[str, int] = {}
             if checkpoint is not None and all(
-                committed[t] is None or checkpoint.offsets.get(t, 0) >= committed[t] for t in committed
+                committed[t] is None or checkpoint.offsets.get(t, 0) >= committed[t]
+                for t in committed
             ):
                 blob, offsets = checkpoint.state, checkpoint.offsets
                 self.metrics.restores.labels("checkpoint").inc()
@@ -357,7 +362,9 @@ class Daemon:
             self.consumer.resume(*tps)
             self._to_restore.discard(task)
             self._owned.add(task)
-            self.log.info("task_restored", task=task, from_checkpoint=blob is not None, offsets=offsets)
+            self.log.info(
+                "task_restored", task=task, from_checkpoint=blob is not None, offsets=offsets
+            )
 
     # -- probes -----------------------------------------------------------------------
     def _wait_for_topics(self) -> None:
@@ -379,14 +386,13 @@ class Daemon:
         self._ensure_state_topic(needed)
 
     def _ensure_state_topic(self, partitions: int) -> None:
-        from kafka.admin import NewTopic
-        from kafka.errors import TopicAlreadyExistsError
-
         topic = self.config.state_topic
         have = self.consumer.partitions_for_topic(topic)
         if have:
             if len(have) < partitions:
-                raise KafkaIOError(f"state topic {topic} has {len(have)} partitions, needs {partitions}")
+                raise KafkaIOError(
+                    f"state topic {topic} has {len(have)} partitions, needs {partitions}"
+                )
             return
         admin = make_admin(self.config.kafka)
         try:

@@ -17,6 +17,7 @@ features run per batch and column.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -179,8 +180,16 @@ class Decoder:
             version = None if raw.version is None else str(raw.version)
             events.append(
                 Event(
-                    raw.model, raw.id, ts, version, raw.features, raw.prediction, raw.label,
-                    record.topic, record.partition, record.offset,
+                    raw.model,
+                    raw.id,
+                    ts,
+                    version,
+                    raw.features,
+                    raw.prediction,
+                    raw.label,
+                    record.topic,
+                    record.partition,
+                    record.offset,
                 )
             )
             origins.append(record)
@@ -205,8 +214,11 @@ class Decoder:
         return None
 
     def _timestamp_ok(self, ts: float) -> bool:
-        now = self._now() if self._now is not None else _wall_clock()
-        return math.isfinite(ts) and self.limits.min_timestamp <= ts <= now + self.limits.max_future_seconds
+        now = self._now() if self._now is not None else time.time()
+        return (
+            math.isfinite(ts)
+            and self.limits.min_timestamp <= ts <= now + self.limits.max_future_seconds
+        )
 
     def _check_features(
         self, events: list[Event], origins: list[SourceRecord], rejected: list[Rejected]
@@ -226,12 +238,16 @@ class Decoder:
                 if feature.required and type(None) in kinds:
                     for i, v in zip(indices, column, strict=True):
                         if v is None:
-                            bad.setdefault(i, (Reasons.MISSING_FEATURE, f"feature {name!r} is required"))
+                            bad.setdefault(
+                                i, (Reasons.MISSING_FEATURE, f"feature {name!r} is required")
+                            )
                 if feature.type == "numeric":
                     if kinds - {float, type(None)}:
                         for i, v in zip(indices, column, strict=True):
                             if v is not None and type(v) is not float:
-                                bad.setdefault(i, (Reasons.WRONG_TYPE, f"feature {name!r} must be a number"))
+                                bad.setdefault(
+                                    i, (Reasons.WRONG_TYPE, f"feature {name!r} must be a number")
+                                )
                 elif kinds - {str, type(None)}:
                     for i, v in zip(indices, column, strict=True):
                         if not isinstance(v, str) and v is not None:
@@ -240,7 +256,9 @@ class Decoder:
                     limit = self.limits.max_category_length
                     for i, v in zip(indices, column, strict=True):
                         if isinstance(v, str) and len(v) > limit:
-                            bad.setdefault(i, (Reasons.WRONG_TYPE, f"feature {name!r} longer than {limit}"))
+                            bad.setdefault(
+                                i, (Reasons.WRONG_TYPE, f"feature {name!r} longer than {limit}")
+                            )
         if not bad:
             return events
         kept = []
@@ -255,9 +273,3 @@ class Decoder:
 
 def _mentions_nan(value: bytes) -> bool:
     return b"NaN" in value or b"Infinity" in value
-
-
-def _wall_clock() -> float:
-    import time
-
-    return time.time()

@@ -9,6 +9,7 @@ request line and header count, each connection has a socket timeout, and at most
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -23,8 +24,6 @@ class HealthState:
     """What the probes report; the daemon updates it, the server only reads it."""
 
     def __init__(self, liveness_timeout_s: float = 60.0) -> None:
-        import time
-
         self._clock = time.monotonic
         self.liveness_timeout_s = liveness_timeout_s
         self.last_beat = self._clock()
@@ -78,7 +77,9 @@ def _handler(registry: CollectorRegistry, health: HealthState) -> type[BaseHTTPR
 
         do_POST = do_PUT = do_DELETE = do_PATCH = _method_not_allowed
 
-        def _reply(self, status: int, body: bytes, ctype: str = "text/plain; charset=utf-8") -> None:
+        def _reply(
+            self, status: int, body: bytes, ctype: str = "text/plain; charset=utf-8"
+        ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
@@ -86,7 +87,7 @@ def _handler(registry: CollectorRegistry, health: HealthState) -> type[BaseHTTPR
             if self.command != "HEAD":
                 self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             return  # request logs would flood; Prometheus scrapes every few seconds
 
     return Handler
@@ -98,7 +99,9 @@ class ProbeServer:
     ) -> None:
         self._server = ThreadingHTTPServer((host, port), _handler(registry, health))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="driftd-http", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="driftd-http", daemon=True
+        )
 
     @property
     def port(self) -> int:

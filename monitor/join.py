@@ -48,8 +48,7 @@ class JoinBuffer:
         duplicates = 0
         pending = self._pending
         for event in events:
-            if event.ts > self.watermark:
-                self.watermark = event.ts
+            self.watermark = max(self.watermark, event.ts)
             if event.is_complete:
                 completed.append(event)
                 continue
@@ -87,7 +86,9 @@ class JoinBuffer:
     def snapshot(self) -> dict[str, Any]:
         return {
             "watermark": self.watermark,
-            "pending": [_event_state(event) for _, event in sorted(self._pending.values(), key=_first)],
+            "pending": [
+                _event_state(event) for _, event in sorted(self._pending.values(), key=_first)
+            ],
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -109,8 +110,16 @@ def _first(item: tuple[int, Event]) -> int:
 
 def _event_state(event: Event) -> list[Any]:
     return [
-        event.model, event.id, event.ts, event.version, event.features, event.prediction,
-        event.label, event.topic, event.partition, event.offset,
+        event.model,
+        event.id,
+        event.ts,
+        event.version,
+        event.features,
+        event.prediction,
+        event.label,
+        event.topic,
+        event.partition,
+        event.offset,
     ]
 
 
@@ -123,6 +132,14 @@ def _merge(first: Event, second: Event) -> Event | None:
     # The event time of a decision is the time its features were seen.
     base = first if first.features is not None else second
     return Event(
-        base.model, base.id, base.ts, base.version or first.version or second.version,
-        features, prediction, base.label, base.topic, base.partition, base.offset,
+        base.model,
+        base.id,
+        base.ts,
+        base.version or first.version or second.version,
+        features,
+        prediction,
+        base.label,
+        base.topic,
+        base.partition,
+        base.offset,
     )

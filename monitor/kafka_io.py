@@ -6,25 +6,24 @@ Only kafka-python's public API is used; its exceptions are wrapped in
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
+from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from monitor.config import Config, KafkaConfig
 from monitor.errors import DeliveryError, KafkaIOError
 from monitor.outputs import OutputRecord
 
-try:  # kafka-python >= 3
-    from kafka.net.sasl.oauth import AbstractTokenProvider
-except ImportError:  # pragma: no cover - kafka-python 2.x
-    from kafka.sasl.oauth import AbstractTokenProvider  # type: ignore[no-redef]
+from kafka.net.sasl.oauth import AbstractTokenProvider
 
 
-class _StaticToken(AbstractTokenProvider):  # type: ignore[misc]
+class _StaticToken(AbstractTokenProvider):
     def __init__(self, token: str) -> None:
         super().__init__()
         self._token = token
@@ -66,8 +65,6 @@ def client_options(cfg: KafkaConfig) -> dict[str, Any]:
 
 def consumer_options(cfg: KafkaConfig) -> dict[str, Any]:
     c = cfg.consumer
-    from kafka.coordinator.assignors.range import RangePartitionAssignor
-
     return {
         **client_options(cfg),
         "group_id": c.group_id,
@@ -180,10 +177,8 @@ def ensure_topics(
             if name not in existing
         ]
         if wanted:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(wanted)
-            except TopicAlreadyExistsError:
-                pass
     except KafkaError as exc:
         raise KafkaIOError(f"cannot create topics: {exc}") from exc
     finally:

@@ -7,12 +7,19 @@ features, fixed reason names, partition numbers.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, disable_created_metrics
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    disable_created_metrics,
+)
+
+from monitor import __version__
 
 # `_created` series double the exposition for no use in dashboards or alerts.
 disable_created_metrics()
-
-from monitor import __version__
 
 
 class Metrics:

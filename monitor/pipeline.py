@@ -18,7 +18,7 @@ from monitor.config import Config
 from monitor.events import Decoder, Event, Reasons, Rejected, SourceRecord
 from monitor.join import JoinBuffer
 from monitor.metrics import Metrics
-from monitor.outputs import OutputRecord, dead_letter, joined_event
+from monitor.outputs import OutputRecord, dead_letter, encode_json, event_body, joined_event
 
 STATE_VERSION = 1
 
@@ -157,15 +157,13 @@ class _ExpiredRecord:
     """The origin of an expired half, for its dead letter (its payload is re-encoded)."""
 
     def __init__(self, event: Event) -> None:
-        from monitor.outputs import encode_json, event_body
-
         self.topic = event.topic
         self.partition = event.partition
         self.offset = event.offset
         self.timestamp = int(event.ts * 1000)
         self.key: bytes | None = None
         self.value: bytes | None = encode_json(event_body(event))
-        self.headers: list[tuple[str, bytes | None]] = []
+        self.headers: Sequence[tuple[str, bytes | None]] = ()
 
 
 def _expired_rejection(event: Event, missing: str) -> Rejected:

@@ -56,12 +56,12 @@ def shifted_sample(detector: Any, seed: int = 2) -> np.ndarray:
     return rng.choice(shifted.size, size=N_CURRENT, p=shifted)
 
 
-def build(cls: type, params: dict[str, Any]) -> Any:
+def build(cls: Any, params: dict[str, Any]) -> Any:
     return cls(**params)
 
 
 @pytest.mark.parametrize(("cls", "params"), CASES)
-def test_same_distribution_is_not_drifted(cls: type, params: dict[str, Any]) -> None:
+def test_same_distribution_is_not_drifted(cls: Any, params: dict[str, Any]) -> None:
     detector = build(cls, params)
     result = detector.test(same_distribution_sample(detector))
     assert isinstance(result, DriftResult)
@@ -72,7 +72,7 @@ def test_same_distribution_is_not_drifted(cls: type, params: dict[str, Any]) -> 
 
 
 @pytest.mark.parametrize(("cls", "params"), CASES)
-def test_shifted_distribution_is_drifted(cls: type, params: dict[str, Any]) -> None:
+def test_shifted_distribution_is_drifted(cls: Any, params: dict[str, Any]) -> None:
     detector = build(cls, params)
     result = detector.test(shifted_sample(detector))
     assert result.effect_exceeded
@@ -81,7 +81,7 @@ def test_shifted_distribution_is_drifted(cls: type, params: dict[str, Any]) -> N
 
 
 @pytest.mark.parametrize(("cls", "params"), CASES)
-def test_constructor_arguments_are_public_attributes(cls: type, params: dict[str, Any]) -> None:
+def test_constructor_arguments_are_public_attributes(cls: Any, params: dict[str, Any]) -> None:
     detector = build(cls, params)
     for name, value in params.items():
         stored = getattr(detector, name)
@@ -92,13 +92,13 @@ def test_constructor_arguments_are_public_attributes(cls: type, params: dict[str
 
 
 @pytest.mark.parametrize(("cls", "params"), INVALID_CASES)
-def test_invalid_arguments_raise_value_error(cls: type, params: dict[str, Any]) -> None:
+def test_invalid_arguments_raise_value_error(cls: Any, params: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         cls(**params)
 
 
 @pytest.mark.parametrize(("cls", "params"), CASES)
-def test_state_round_trip_gives_identical_results(cls: type, params: dict[str, Any]) -> None:
+def test_state_round_trip_gives_identical_results(cls: Any, params: dict[str, Any]) -> None:
     detector = build(cls, params)
     state = detector.to_state()
     assert state["type"] == cls.state_type
@@ -113,7 +113,7 @@ def test_state_round_trip_gives_identical_results(cls: type, params: dict[str, A
 
 
 @pytest.mark.parametrize(("cls", "params"), CASES)
-def test_result_to_dict_is_json_serialisable(cls: type, params: dict[str, Any]) -> None:
+def test_result_to_dict_is_json_serialisable(cls: Any, params: dict[str, Any]) -> None:
     detector = build(cls, params)
     for sample in (same_distribution_sample(detector), shifted_sample(detector)):
         result = detector.test(sample)
@@ -127,7 +127,7 @@ def test_result_to_dict_is_json_serialisable(cls: type, params: dict[str, Any]) 
 
 
 @pytest.mark.parametrize(("cls", "params"), CASES)
-def test_inputs_are_not_mutated(cls: type, params: dict[str, Any]) -> None:
+def test_inputs_are_not_mutated(cls: Any, params: dict[str, Any]) -> None:
     originals = {
         name: np.array(value, copy=True)
         for name, value in params.items()
@@ -146,7 +146,7 @@ def test_inputs_are_not_mutated(cls: type, params: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(("cls", "params"), CASES)
-def test_unusable_current_raises_value_error(cls: type, params: dict[str, Any]) -> None:
+def test_unusable_current_raises_value_error(cls: Any, params: dict[str, Any]) -> None:
     detector = build(cls, params)
     if detector.input_kind == "numeric":
         bad_inputs: list[Any] = [[], [np.nan, np.inf], np.ones((2, 2))]
