@@ -20,6 +20,14 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.config_drift import (
+    DetectorsConfig,
+    DriftPolicyConfig,
+    ReferenceConfig,
+    TumblingWindow,
+    WindowConfig,
+)
+
 _HOST_PORT = re.compile(r"^\[?[A-Za-z0-9_.:\-]+\]?:\d{1,5}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 
@@ -223,10 +231,6 @@ class FeatureConfig(StrictModel):
         return self
 
 
-class DetectorsConfig(StrictModel):
-    """Data- and concept-drift detector settings of a model (filled in by the detector work)."""
-
-
 class GuardrailConfig(StrictModel):
     """One guardrail rule (filled in by the guardrail work)."""
 
@@ -234,8 +238,25 @@ class GuardrailConfig(StrictModel):
 class ModelConfig(StrictModel):
     task: Literal["classification", "regression"] = "classification"
     features: dict[str, FeatureConfig] = Field(min_length=1)
+    reference: ReferenceConfig = ReferenceConfig()
+    windows: list[WindowConfig] = Field(default_factory=lambda: [TumblingWindow()], min_length=1)
+    # Categorical features whose values split the traffic into separately monitored segments.
+    segments: list[str] = Field(default_factory=list, max_length=3)
+    max_segments: int = Field(20, ge=1, le=1000)
     detectors: DetectorsConfig = DetectorsConfig()
+    policy: DriftPolicyConfig = DriftPolicyConfig()
     guardrails: list[GuardrailConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _segments_are_categorical(self) -> ModelConfig:
+        for name in self.segments:
+            feature = self.features.get(name)
+            if feature is None or feature.type != "categorical":
+                raise ValueError(f"segment {name!r} must be a declared categorical feature")
+        names = [w.name for w in self.windows]
+        if len(set(names)) != len(names):
+            raise ValueError("two windows are the same")
+        return self
 
     @field_validator("features")
     @classmethod

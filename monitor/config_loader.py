@@ -19,10 +19,10 @@ def load_config(path: str | Path) -> Config:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    return parse_config(text, source=str(path))
+    return parse_config(text, source=str(path), base_dir=path.parent)
 
 
-def parse_config(text: str, source: str = "<config>") -> Config:
+def parse_config(text: str, source: str = "<config>", base_dir: Path | None = None) -> Config:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -37,7 +37,7 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         raise ConfigError(f"{source}: the top level must be a mapping of sections")
     problems = [f"{source}: {p}" for p in _duplicate_keys(root)]
     try:
-        config = Config.model_validate(data)
+        config = Config.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
         for error in exc.errors(include_input=False, include_url=False):
             loc = _readable_loc(error["loc"])

@@ -15,12 +15,11 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.net.sasl.oauth import AbstractTokenProvider
 
 from monitor.config import Config, KafkaConfig
 from monitor.errors import DeliveryError, KafkaIOError
 from monitor.outputs import OutputRecord
-
-from kafka.net.sasl.oauth import AbstractTokenProvider
 
 
 class _StaticToken(AbstractTokenProvider):
