@@ -239,7 +239,7 @@ class ModelConfig(StrictModel):
     task: Literal["classification", "regression"] = "classification"
     features: dict[str, FeatureConfig] = Field(min_length=1)
     reference: ReferenceConfig = ReferenceConfig()
-    windows: list[WindowConfig] = Field(default_factory=lambda: [TumblingWindow()], min_length=1)
+    windows: list[WindowConfig] = Field([TumblingWindow()], min_length=1)
     # Categorical features whose values split the traffic into separately monitored segments.
     segments: list[str] = Field(default_factory=list, max_length=3)
     max_segments: int = Field(20, ge=1, le=1000)

@@ -117,10 +117,10 @@ CategoricalTest = Literal["chi2", "psi", "jensenshannon"]
 class DetectorsConfig(_Strict):
     """Which tests run on which columns, with their thresholds."""
 
-    numeric: list[NumericTest] = Field(default_factory=lambda: ["ks", "psi"])
-    categorical: list[CategoricalTest] = Field(default_factory=lambda: ["chi2", "psi"])
+    numeric: list[NumericTest] = ["ks", "psi"]
+    categorical: list[CategoricalTest] = ["chi2", "psi"]
     # Tests on the prediction score (label-free prediction drift); [] turns it off.
-    score: list[NumericTest] = Field(default_factory=lambda: ["ks", "psi"])
+    score: list[NumericTest] = ["ks", "psi"]
     ks: KSSettings = KSSettings()
     psi: PSISettings = PSISettings()
     chi2: ChiSquareSettings = ChiSquareSettings()

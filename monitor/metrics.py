@@ -115,6 +115,79 @@ class Metrics:
         self.broker_up = Gauge(
             "driftd_broker_reachable", "1 while the Kafka cluster answers", registry=r
         )
+        drift_labels = ["model", "segment", "window", "feature", "test"]
+        self.drift_statistic = Gauge(
+            "driftd_drift_statistic", "Last window's drift statistic", drift_labels, registry=r
+        )
+        self.drift_p_value = Gauge(
+            "driftd_drift_p_value",
+            "Last window's raw p-value (tests that have one)",
+            drift_labels,
+            registry=r,
+        )
+        self.drift_p_value_corrected = Gauge(
+            "driftd_drift_p_value_corrected",
+            "Last window's p-value after the multiple-testing correction",
+            drift_labels,
+            registry=r,
+        )
+        self.drift_detected = Gauge(
+            "driftd_drift_detected",
+            "1 if the last window drifted (significant and large enough)",
+            drift_labels,
+            registry=r,
+        )
+        self.drift_share = Gauge(
+            "driftd_drifted_features_share",
+            "Share of features drifted in the last window",
+            ["model", "segment", "window"],
+            registry=r,
+        )
+        self.windows = Counter(
+            "driftd_windows_evaluated_total",
+            "Closed windows tested against the reference",
+            ["model", "segment", "window"],
+            registry=r,
+        )
+        self.windows_skipped = Counter(
+            "driftd_windows_skipped_total",
+            "Closed windows with too few events to test",
+            ["model", "window"],
+            registry=r,
+        )
+        self.late_events = Counter(
+            "driftd_late_events_total",
+            "Events later than an event-time window's allowed lateness",
+            ["model", "window"],
+            registry=r,
+        )
+        self.alerts = Counter(
+            "driftd_alerts_total",
+            "Alerts written, by kind, status and severity",
+            ["model", "kind", "status", "severity"],
+            registry=r,
+        )
+        self.alerts_firing = Gauge(
+            "driftd_alerts_firing", "Alerts currently firing", ["model", "kind"], registry=r
+        )
+        self.reference_info = Gauge(
+            "driftd_reference_info",
+            "1 per monitored stream, by where its reference comes from",
+            ["model", "segment", "source"],
+            registry=r,
+        )
+        self.warmup_remaining = Gauge(
+            "driftd_reference_warmup_remaining_events",
+            "Events still needed before a warm-up reference is complete",
+            ["model", "segment"],
+            registry=r,
+        )
+        self.category_overflow = Counter(
+            "driftd_category_overflow_total",
+            "Categorical values past the per-feature dictionary limit (counted as unseen)",
+            ["model", "feature"],
+            registry=r,
+        )
         self.loop_heartbeat = Gauge(
             "driftd_main_loop_heartbeat_timestamp_seconds",
             "Wall-clock time of the main loop's last iteration",

@@ -18,6 +18,7 @@ from monitor.config import Config
 from monitor.events import Decoder, Event, Reasons, Rejected, SourceRecord
 from monitor.join import JoinBuffer
 from monitor.metrics import Metrics
+from monitor.monitoring import ModelMonitoring, ReferenceCatalog
 from monitor.outputs import OutputRecord, dead_letter, encode_json, event_body, joined_event
 
 STATE_VERSION = 1
@@ -26,16 +27,34 @@ STATE_VERSION = 1
 class TaskState:
     """Everything one task remembers between batches."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, catalog: ReferenceCatalog, metrics: Metrics) -> None:
+        self.config = config
+        self.catalog = catalog
+        self.metrics = metrics
         self.join = JoinBuffer(config.join.ttl_seconds, config.join.max_pending)
+        self.models: dict[str, ModelMonitoring] = {}
+
+    def model(self, name: str) -> ModelMonitoring:
+        monitoring = self.models.get(name)
+        if monitoring is None:
+            monitoring = ModelMonitoring(name, self.config, self.catalog, self.metrics)
+            self.models[name] = monitoring
+        return monitoring
 
     def snapshot(self) -> dict[str, Any]:
-        return {"version": STATE_VERSION, "join": self.join.snapshot()}
+        return {
+            "version": STATE_VERSION,
+            "join": self.join.snapshot(),
+            "models": {name: m.snapshot() for name, m in self.models.items()},
+        }
 
     def restore(self, state: dict[str, Any]) -> None:
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"state version {state.get('version')} is not {STATE_VERSION}")
         self.join.restore(state["join"])
+        for name, model_state in state["models"].items():
+            if name in self.config.models:
+                self.model(name).restore(model_state)
 
 
 class Pipeline:
@@ -45,6 +64,8 @@ class Pipeline:
         self.config = config
         self.metrics = metrics
         self.decoder = Decoder(config, now=now)
+        # Profiles are loaded once; a missing or mismatched one stops the start here.
+        self.catalog = ReferenceCatalog(config)
         self.tasks: dict[int, TaskState] = {}
         self._dead_letter_topic = config.topics.dead_letter
         self._labels_topic = config.topics.labels
@@ -53,14 +74,14 @@ class Pipeline:
     def task(self, partition: int) -> TaskState:
         state = self.tasks.get(partition)
         if state is None:
-            state = self.tasks[partition] = TaskState(self.config)
+            state = self.tasks[partition] = TaskState(self.config, self.catalog, self.metrics)
         return state
 
     def snapshot(self, partition: int) -> bytes:
         return msgspec.msgpack.encode(self.task(partition).snapshot())
 
     def restore(self, partition: int, blob: bytes | None) -> None:
-        state = TaskState(self.config)
+        state = TaskState(self.config, self.catalog, self.metrics)
         if blob is not None:
             state.restore(msgspec.msgpack.decode(blob))
         self.tasks[partition] = state
@@ -127,19 +148,18 @@ class Pipeline:
         if not events:
             return []
         outputs: list[OutputRecord] = []
-        per_model: dict[str, int] = {}
-        newest: dict[str, float] = {}
+        by_model: dict[str, list[Event]] = {}
         for event in events:
-            per_model[event.model] = per_model.get(event.model, 0) + 1
-            if event.ts > newest.get(event.model, float("-inf")):
-                newest[event.model] = event.ts
-        for model, count in per_model.items():
-            complete = sum(1 for e in events if e.model == model and e.is_complete)
+            by_model.setdefault(event.model, []).append(event)
+        for model, model_events in by_model.items():
+            complete = sum(1 for e in model_events if e.is_complete)
             if complete:
                 self.metrics.events.labels(model, "complete").inc(complete)
-            if count - complete:
-                self.metrics.events.labels(model, "incomplete").inc(count - complete)
-            self.metrics.last_event_time.labels(model).set(newest[model])
+            if len(model_events) - complete:
+                self.metrics.events.labels(model, "incomplete").inc(len(model_events) - complete)
+            newest = max(e.ts for e in model_events)
+            self.metrics.last_event_time.labels(model).set(newest)
+            outputs.extend(task.model(model).add(model_events))
         joined_topic = self.config.topics.joined
         if joined_topic:
             outputs.extend(joined_event(event, joined_topic) for event in events)

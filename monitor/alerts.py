@@ -1,0 +1,84 @@
+"""Alert records: the JSON events written to the alerts topic.
+
+Every alert carries a deterministic ``dedup_key``, so a consumer (and every notifier)
+can collapse repeats: the same incident always has the same key, and ``status`` moves
+from ``firing`` to ``resolved``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor import __version__
+from monitor.drift import ReferenceSource
+from monitor.outputs import OutputRecord, encode_json
+from monitor.policy import DATASET, Transition
+from monitor.windows import ClosedWindow
+
+
+def dedup_key(model: str, segment: str, window: str, column: str, test: str) -> str:
+    parts = ["data_drift", model, segment or "all", column, test, window]
+    return "driftd/" + "/".join(parts)
+
+
+def window_body(window: ClosedWindow) -> dict[str, Any]:
+    return {
+        "name": window.name,
+        "index": window.index,
+        "events": window.n,
+        "start_time": window.start_time,
+        "end_time": window.end_time,
+        "start": {"partition": window.first[0], "offset": window.first[1]},
+        "end": {"partition": window.last[0], "offset": window.last[1]},
+    }
+
+
+def drift_alert(
+    model: str,
+    segment: str,
+    reference: ReferenceSource,
+    window: ClosedWindow,
+    transition: Transition,
+    correction: str,
+) -> dict[str, Any]:
+    column = transition.column
+    test = transition.test
+    body: dict[str, Any] = {
+        "dedup_key": dedup_key(model, segment, window.name, column, test),
+        "status": transition.status,
+        "kind": "dataset_drift" if column == DATASET else "data_drift",
+        "severity": transition.severity,
+        "model": model,
+        "segment": segment or None,
+        "feature": None if column == DATASET else column,
+        "test": test,
+        "window": window_body(window),
+        "drift_started": {
+            "time": transition.state.run_started,
+            "partition": transition.state.run_first[0] if transition.state.run_first else None,
+            "offset": transition.state.run_first[1] if transition.state.run_first else None,
+        },
+        "reference": {"source": reference.kind, "id": reference.ident},
+        "driftd_version": __version__,
+    }
+    verdict = transition.verdict
+    if verdict is not None:
+        result = verdict.result
+        body.update(
+            statistic=result.statistic,
+            p_value=result.p_value,
+            p_value_corrected=verdict.p_corrected,
+            correction=correction if result.p_value is not None else None,
+            alpha=result.alpha,
+            threshold=result.threshold,
+            n_reference=result.n_reference,
+            n_current=result.n_current,
+            explanation=result.explanation,
+        )
+    else:
+        body.update(statistic=transition.drifted_share, threshold=None)
+    return body
+
+
+def alert_record(body: dict[str, Any], topic: str) -> OutputRecord:
+    return OutputRecord(topic, encode_json(body), body["dedup_key"].encode())

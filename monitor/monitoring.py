@@ -1,0 +1,264 @@
+"""Data-drift monitoring of one model inside one task: rows → monitors → alerts.
+
+A model's events are routed to one monitor per (reference, segment): events of a model
+version with a profile of its own use that profile; all others the model's profile, or a
+warm-up reference when it has none. Segment monitors (one per value of a declared
+categorical feature, at most ``max_segments``) always warm up on their own traffic, since
+a segment's reference is its own past, not the whole population's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from monitor.alerts import alert_record, drift_alert
+from monitor.arrays import OFFSET, PARTITION, TS, Block, take
+from monitor.categories import CategoryCoder
+from monitor.config import Config, ModelConfig
+from monitor.drift import DriftMonitor, ReferenceSource, WindowReport
+from monitor.events import Event
+from monitor.metrics import Metrics
+from monitor.outputs import OutputRecord
+from monitor.policy import DATASET, AlertPolicy
+from monitor.reference import SCORE, ColumnReference
+from monitor.windows import EventTimeTumbling
+
+OTHER = "__other__"
+MISSING = "__missing__"
+CATEGORY_LIMIT = 10_000
+_EMPTY: dict[str, Any] = {}
+
+
+class ReferenceCatalog:
+    """Profiles loaded and checked once at startup; a bad one stops the start."""
+
+    def __init__(self, config: Config) -> None:
+        self.default: dict[str, ReferenceSource | None] = {}
+        self.versions: dict[str, dict[str, ReferenceSource]] = {}
+        for model, model_config in config.models.items():
+            ref = model_config.reference
+            self.default[model] = None
+            if ref.profile is not None:
+                self.default[model] = _load(ref.profile, model, model_config, None)
+            self.versions[model] = {
+                version: _load(path, model, model_config, version)
+                for version, path in ref.versions.items()
+            }
+
+    def for_version(self, model: str, version: str | None) -> tuple[str, ReferenceSource]:
+        own = self.versions[model].get(version) if version is not None else None
+        if own is not None:
+            return f"version={version}", own
+        default = self.default[model]
+        if default is not None:
+            return "default", default
+        return "default", ReferenceSource("warmup", "warmup", None)
+
+
+def _load(path: Any, model: str, model_config: ModelConfig, version: str | None) -> ReferenceSource:
+    from monitor.profile import check_profile, load_profile  # noqa: PLC0415 - optional until used
+
+    profile = load_profile(path)
+    check_profile(profile, model, model_config, version=version)
+    return _from_profile(profile)
+
+
+def _from_profile(profile: Any) -> ReferenceSource:
+    columns: dict[str, ColumnReference] = {}
+    items = list(profile.features.items())
+    if profile.score is not None:
+        items.append((SCORE, profile.score))
+    for name, column in items:
+        if column.kind == "numeric":
+            columns[name] = ColumnReference(
+                "numeric",
+                int(column.count - column.missing),
+                np.asarray(column.sample, float),
+                np.asarray(column.bin_edges, float),
+                np.asarray(column.bin_proportions, float),
+            )
+        else:
+            columns[name] = ColumnReference(
+                "categorical",
+                int(np.sum(column.counts)),
+                categories=list(column.categories),
+                counts=np.asarray(column.counts, dtype=np.int64),
+            )
+    return ReferenceSource("profile", profile.content_hash, columns)
+
+
+@dataclass(slots=True)
+class Stream:
+    monitor: DriftMonitor
+    policy: AlertPolicy
+
+
+class ModelMonitoring:
+    def __init__(
+        self, model: str, config: Config, catalog: ReferenceCatalog, metrics: Metrics
+    ) -> None:
+        self.model = model
+        self.config: ModelConfig = config.models[model]
+        self.alerts_topic = config.topics.alerts
+        self.catalog = catalog
+        self.metrics = metrics
+        features = self.config.features
+        self.numeric = [f for f, spec in features.items() if spec.type == "numeric"]
+        self.categorical = [f for f, spec in features.items() if spec.type == "categorical"]
+        self.coders = {f: CategoryCoder(CATEGORY_LIMIT) for f in self.categorical}
+        self.streams: dict[tuple[str, str], Stream] = {}
+        self._segment_values: set[str] = set()
+
+    # -- rows -------------------------------------------------------------------------
+    def block(self, events: list[Event]) -> Block:
+        n = len(events)
+        block: Block = {
+            TS: np.fromiter((e.ts for e in events), np.float64, n),
+            PARTITION: np.fromiter((e.partition for e in events), np.int32, n),
+            OFFSET: np.fromiter((e.offset for e in events), np.int64, n),
+        }
+        features = [e.features or _EMPTY for e in events]
+        for name in self.numeric:
+            block[name] = np.array([f.get(name) for f in features], dtype=np.float64)
+        for name in self.categorical:
+            coder = self.coders[name]
+            before = coder.overflowed
+            block[name] = coder.encode([f.get(name) for f in features])
+            if coder.overflowed > before:
+                self.metrics.category_overflow.labels(self.model, name).inc(
+                    coder.overflowed - before
+                )
+        if self.config.detectors.score:
+            block[SCORE] = np.array(
+                [(e.prediction or _EMPTY).get("score") for e in events], dtype=np.float64
+            )
+        return block
+
+    def add(self, events: list[Event]) -> list[OutputRecord]:
+        block = self.block(events)
+        outputs: list[OutputRecord] = []
+        refs: dict[str, list[int]] = {}
+        sources: dict[str, ReferenceSource] = {}
+        for i, event in enumerate(events):
+            key, source = self.catalog.for_version(self.model, event.version)
+            refs.setdefault(key, []).append(i)
+            sources.setdefault(key, source)
+        for ref_key, rows in refs.items():
+            index = np.asarray(rows) if len(rows) != len(events) else slice(None)
+            subset = take(block, index)
+            outputs += self._feed((ref_key, ""), sources[ref_key], subset)
+            for segment, seg_rows in self._segments(subset).items():
+                warmup = ReferenceSource("warmup", "warmup", None)
+                outputs += self._feed((ref_key, segment), warmup, take(subset, seg_rows))
+        return outputs
+
+    def _segments(self, block: Block) -> dict[str, np.ndarray]:
+        groups: dict[str, np.ndarray] = {}
+        for feature in self.config.segments:
+            codes = block[feature]
+            values = self.coders[feature].values
+            for code in np.unique(codes).tolist():
+                value = values[code] if code >= 0 else MISSING
+                label = f"{feature}={value}"
+                if label not in self._segment_values:
+                    if len(self._segment_values) >= self.config.max_segments:
+                        label = f"{feature}={OTHER}"
+                    else:
+                        self._segment_values.add(label)
+                mask = codes == code
+                groups[label] = groups[label] | mask if label in groups else mask
+        return groups
+
+    def _feed(
+        self, key: tuple[str, str], source: ReferenceSource, rows: Block
+    ) -> list[OutputRecord]:
+        stream = self.streams.get(key)
+        if stream is None:
+            segment = key[1]
+            monitor = DriftMonitor(self.model, self.config, source, self.coders, segment)
+            stream = self.streams[key] = Stream(monitor, AlertPolicy(self.config.policy))
+        monitor = stream.monitor
+        late_before = [w.late for w in monitor.windows if isinstance(w, EventTimeTumbling)]
+        reports = monitor.add(rows)
+        self._count_late(monitor, late_before)
+        segment = key[1]
+        self.metrics.warmup_remaining.labels(self.model, segment).set(monitor.warmup_remaining)
+        self.metrics.reference_info.labels(self.model, segment, monitor.reference.kind).set(1)
+        outputs = []
+        for report in reports:
+            outputs += self._judge(stream, segment, report)
+        return outputs
+
+    def _count_late(self, monitor: DriftMonitor, before: list[int]) -> None:
+        windows = [w for w in monitor.windows if isinstance(w, EventTimeTumbling)]
+        for window, previous in zip(windows, before, strict=True):
+            if window.late > previous:
+                self.metrics.late_events.labels(self.model, window.name).inc(window.late - previous)
+
+    def _judge(self, stream: Stream, segment: str, report: WindowReport) -> list[OutputRecord]:
+        m, window = self.metrics, report.window
+        if window.too_small:
+            m.windows_skipped.labels(self.model, window.name).inc()
+            return []
+        m.windows.labels(self.model, segment, window.name).inc()
+        verdicts = stream.policy.judge(report)
+        for v in verdicts:
+            labels = (self.model, segment, window.name, v.column, v.test)
+            m.drift_statistic.labels(*labels).set(v.result.statistic)
+            m.drift_detected.labels(*labels).set(1 if v.drifted else 0)
+            if v.result.p_value is not None:
+                m.drift_p_value.labels(*labels).set(v.result.p_value)
+                m.drift_p_value_corrected.labels(*labels).set(v.p_corrected or 0.0)
+        features = {v.column for v in verdicts if v.column != SCORE}
+        if features:
+            drifted = {v.column for v in verdicts if v.drifted and v.column != SCORE}
+            m.drift_share.labels(self.model, segment, window.name).set(len(drifted) / len(features))
+        outputs = []
+        for transition in stream.policy.step(report, verdicts):
+            body = drift_alert(
+                self.model,
+                segment,
+                stream.monitor.reference,
+                window,
+                transition,
+                self.config.policy.correction,
+            )
+            kind = body["kind"]
+            m.alerts.labels(self.model, kind, transition.status, transition.severity).inc()
+            delta = 1 if transition.status == "firing" else -1
+            m.alerts_firing.labels(self.model, kind).inc(delta)
+            outputs.append(alert_record(body, self.alerts_topic))
+        return outputs
+
+    # -- state ------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "coders": {name: coder.snapshot() for name, coder in self.coders.items()},
+            "segments": sorted(self._segment_values),
+            "streams": [
+                [ref, seg, s.monitor.snapshot(), s.policy.snapshot()]
+                for (ref, seg), s in self.streams.items()
+            ],
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        for name, coder_state in state["coders"].items():
+            if name in self.coders:
+                self.coders[name].restore(coder_state)
+        self._segment_values = set(state["segments"])
+        for ref, seg, monitor_state, policy_state in state["streams"]:
+            version = ref.split("=", 1)[1] if ref.startswith("version=") else None
+            source = self.catalog.for_version(self.model, version)[1]
+            if seg:
+                source = ReferenceSource("warmup", "warmup", None)
+            monitor = DriftMonitor(self.model, self.config, source, self.coders, seg)
+            policy = AlertPolicy(self.config.policy)
+            if monitor.restore(monitor_state):
+                policy.restore(policy_state)
+            self.streams[(ref, seg)] = Stream(monitor, policy)
+            for key in policy.firing:
+                kind = "dataset_drift" if key.startswith(DATASET) else "data_drift"
+                self.metrics.alerts_firing.labels(self.model, kind).inc()
