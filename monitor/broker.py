@@ -7,7 +7,9 @@ keeps everything in memory, so stopping it loses every topic.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -57,6 +59,7 @@ class EmbeddedBroker:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - one prctl call, takes no lock
         )
         log.close()
         deadline = time.monotonic() + timeout_s
@@ -85,6 +88,7 @@ class EmbeddedBroker:
                 self.process.kill()
                 self.process.wait(5)
         self.process = None
+        self.log_path.unlink(missing_ok=True)
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start()
@@ -96,6 +100,14 @@ class EmbeddedBroker:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _die_with_parent() -> None:
+    """Linux: the broker gets SIGTERM when the process that started it dies, so a demo or
+    a test run that is killed never leaves a broker behind."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def available() -> bool:

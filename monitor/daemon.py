@@ -8,6 +8,7 @@ and the state they produced are acknowledged by the broker (see ``checkpoint.py`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -311,15 +312,20 @@ class Daemon:
             if save and tasks & self._owned:
                 self.checkpoint(tasks & self._owned)
             self._forget(tasks)
-        self.log.info("partitions_revoked" if save else "partitions_lost", tasks=sorted(tasks))
+        if tasks:
+            self.log.info("partitions_revoked" if save else "partitions_lost", tasks=sorted(tasks))
 
     def _forget(self, tasks: set[int]) -> None:
         for task in tasks:
             self.pipeline.drop(task)
             self._last_good.pop(task, None)
+            for topic in self.inputs:
+                with contextlib.suppress(KeyError):
+                    self.metrics.lag.remove(topic, str(task))
         self._owned -= tasks
         self._to_restore -= tasks
         self._dirty -= tasks
+        self.metrics.assigned_partitions.set(len(self._owned | self._to_restore))
 
     def accept_tasks(self, assigned: set[TopicPartition]) -> None:
         self._assigned_once = True
@@ -328,7 +334,7 @@ class Daemon:
         self._to_restore |= new
         # Nothing is fetched for a task until its state is restored and it has seeked.
         self.consumer.pause(*[tp for tp in assigned if tp.partition in new])
-        self.metrics.assigned_partitions.set(len(assigned))
+        self.metrics.assigned_partitions.set(len(tasks))
         self.log.info("partitions_assigned", tasks=sorted(tasks))
 
     def _restore_tasks(self) -> None:

@@ -17,6 +17,7 @@ features run per batch and column.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -271,5 +272,9 @@ class Decoder:
         return kept
 
 
+_NON_FINITE_TOKEN = re.compile(rb"[:\[,]\s*-?(?:NaN|Infinity)\s*[,\]}]")
+
+
 def _mentions_nan(value: bytes) -> bool:
-    return b"NaN" in value or b"Infinity" in value
+    """NaN or Infinity as a JSON value (not inside a string): valid in JavaScript, not JSON."""
+    return _NON_FINITE_TOKEN.search(value) is not None

@@ -87,6 +87,9 @@ def configure(level: str = "info", fmt: str = "auto", log_feature_values: bool =
     root.setLevel(numeric_level)
     for noisy in ("kafka", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(numeric_level, logging.WARNING))
+    # kafka-python's network thread warns whenever the GIL kept it waiting a few hundred
+    # milliseconds, which a busy pipeline on a small machine does routinely.
+    logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
 
 
 def get_logger(name: str = "driftd") -> Any:

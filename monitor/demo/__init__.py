@@ -1,0 +1,1 @@
+"""``driftd demo``: synthetic model traffic, the embedded broker and a live terminal view."""
