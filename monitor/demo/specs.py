@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+
 Distribution = Literal["normal", "lognormal", "uniform", "exponential", "poisson", "categorical"]
 
 # Columns of a generated batch besides the features; a feature may not take one of these names.
@@ -133,6 +135,7 @@ class MeanShift:
     feature: str
     k: float
     start: int = 0
+    end: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +145,7 @@ class SpreadChange:
     feature: str
     factor: float
     start: int = 0
+    end: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +157,7 @@ class NewCategory:
     category: str
     share: float
     start: int = 0
+    end: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,9 +166,18 @@ class ConceptChange:
 
     error_rate: float
     start: int = 0
+    end: int | None = None
 
 
 DriftSpec = MeanShift | SpreadChange | NewCategory | ConceptChange
+
+
+def active(drift: DriftSpec, index: np.ndarray) -> np.ndarray:
+    """Which of the events ``index`` a drift applies to: from ``start`` up to ``end``."""
+    mask = index >= drift.start
+    if drift.end is not None:
+        mask &= index < drift.end
+    return mask
 
 
 def features_config(features: Sequence[FeatureSpec]) -> dict[str, dict[str, object]]:
@@ -212,12 +226,12 @@ DEMO_FEATURES: tuple[FeatureSpec, ...] = (
 )
 
 
-def demo_drifts(start: int) -> tuple[DriftSpec, ...]:
-    """The demo's drift from event ``start``: debt-to-income shifts up by 1.5 standard
-    deviations, a new ``partner`` channel takes 20 % of traffic, and the error rate
-    of the model rises from 10 % to 35 %."""
+def demo_drifts(start: int, end: int | None = None) -> tuple[DriftSpec, ...]:
+    """The demo's drift from event ``start`` (up to ``end``): debt-to-income shifts up by
+    1.5 standard deviations, a new ``partner`` channel takes 20 % of traffic, and the error
+    rate of the model rises from 10 % to 35 %."""
     return (
-        MeanShift("debt_to_income", 1.5, start),
-        NewCategory("channel", "partner", 0.2, start),
-        ConceptChange(0.35, start),
+        MeanShift("debt_to_income", 1.5, start, end),
+        NewCategory("channel", "partner", 0.2, start, end),
+        ConceptChange(0.35, start, end),
     )

@@ -32,6 +32,7 @@ from monitor.demo.specs import (
     MeanShift,
     NewCategory,
     SpreadChange,
+    active,
     demo_drifts,
     features_config,
 )
@@ -176,7 +177,7 @@ class TrafficGenerator:
     def error_rate_at(self, index: int) -> float:
         rate = self.error_rate
         for drift in self.drifts:
-            if isinstance(drift, ConceptChange) and index >= drift.start:
+            if isinstance(drift, ConceptChange) and active(drift, np.array([index]))[0]:
                 rate = drift.error_rate
         return rate
 
@@ -197,7 +198,7 @@ class TrafficGenerator:
         error_rate = np.full(n, self.error_rate)
         for drift in self.drifts:
             if isinstance(drift, ConceptChange):
-                error_rate[index >= drift.start] = drift.error_rate
+                error_rate[active(drift, index)] = drift.error_rate
         flipped = self._stream("model:label-flip").random(n) < error_rate
         columns["score"] = score
         columns["predicted_label"] = predicted
@@ -224,11 +225,11 @@ class TrafficGenerator:
         # Spread first, so that a mean shift is in units of the reference spread.
         for drift in self.drifts:
             if isinstance(drift, SpreadChange) and drift.feature == spec.name:
-                mask = index >= drift.start
+                mask = active(drift, index)
                 values[mask] = spec.mean + drift.factor * (values[mask] - spec.mean)
         for drift in self.drifts:
             if isinstance(drift, MeanShift) and drift.feature == spec.name:
-                values[index >= drift.start] += drift.k * spec.std
+                values[active(drift, index)] += drift.k * spec.std
         return values
 
     def _categorical_column(
@@ -241,7 +242,7 @@ class TrafficGenerator:
             if isinstance(drift, NewCategory) and drift.feature == spec.name:
                 # Drawn for every row (not only drifted ones) so streams stay batch-independent.
                 stream = self._stream(f"new-category:{spec.name}:{drift.category}")
-                taken = (stream.random(len(index)) < drift.share) & (index >= drift.start)
+                taken = (stream.random(len(index)) < drift.share) & active(drift, index)
                 codes = np.where(taken, len(names), codes)
                 names.append(drift.category)
         return np.asarray(names, dtype=object)[codes]
