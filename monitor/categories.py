@@ -47,10 +47,14 @@ class CategoryCoder:
         values = self.values
         return [values[c] if c >= 0 else None for c in codes.tolist()]
 
-    def counts_against(self, codes: np.ndarray, categories: list[str]) -> np.ndarray:
-        """Counts per reference category, plus the unseen bucket (new and overflow values)."""
-        unseen = len(categories)
+    def counts_against(
+        self, codes: np.ndarray, categories: list[str], unknown_to: str | None = None
+    ) -> np.ndarray:
+        """Counts per reference category plus the unseen bucket (last). Values outside
+        ``categories`` (new ones and dictionary overflow) count as unseen, or as the
+        category ``unknown_to`` when the reference pools rare values there."""
         position = {category: i for i, category in enumerate(categories)}
+        unseen = position[unknown_to] if unknown_to is not None else len(categories)
         lookup = np.fromiter(
             (position.get(v, unseen) for v in self.values), dtype=np.int64, count=len(self.values)
         )
@@ -58,7 +62,7 @@ class CategoryCoder:
         mapped = np.where(
             present >= 0, lookup[np.maximum(present, 0)] if lookup.size else unseen, unseen
         )
-        return np.bincount(mapped, minlength=unseen + 1).astype(np.int64)
+        return np.bincount(mapped, minlength=len(categories) + 1).astype(np.int64)
 
     def snapshot(self) -> dict[str, Any]:
         return {"values": list(self.values), "overflowed": self.overflowed}

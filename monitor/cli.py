@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from monitor import __version__
 from monitor.errors import ConfigError, DriftdError
@@ -47,6 +47,70 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from monitor.demo.runner import run_demo
 
     return run_demo(duration=args.duration, view=not args.no_view, rate=args.rate)
+
+
+def _cmd_baseline(args: argparse.Namespace) -> int:
+    from monitor.baseline import build_profile_from_file, input_columns
+    from monitor.config_loader import load_config
+    from monitor.profile import check_profile, save_profile
+
+    model_config = None
+    if args.config is not None:
+        try:
+            config = load_config(args.config)
+        except ConfigError as exc:
+            print(f"{len(exc.problems)} problem(s):", file=sys.stderr)
+            for problem in exc.problems:
+                print(f"  {problem}", file=sys.stderr)
+            return 1
+        model_config = config.models.get(args.model)
+        if model_config is None:
+            known = ", ".join(config.models)
+            print(
+                f"driftd: model {args.model!r} is not in {args.config} ({known})", file=sys.stderr
+            )
+            return 1
+    kinds = None if model_config is None else {n: f.type for n, f in model_config.features.items()}
+    score_column = None if args.no_score else args.score_column
+    # Without --score-column, a column named "score" (that is not a feature) is the score.
+    if score_column is None and not args.no_score and "score" not in (kinds or {}):
+        score_column = "score" if "score" in input_columns(args.input) else None
+    profile = build_profile_from_file(
+        args.input,
+        args.model,
+        args.version,
+        kinds=kinds,
+        score_column=score_column,
+        sample_size=args.sample_size,
+        bins=args.bins,
+        seed=args.seed,
+    )
+    if model_config is not None:
+        check_profile(profile, args.model, model_config, args.version)
+    save_profile(profile, args.out)
+    version = f" version {profile.model_version}" if profile.model_version is not None else ""
+    print(f"{args.out}: profile of model {profile.model}{version}")
+    print(f"  {profile.source.rows:,} rows of {profile.source.path} ({profile.source.format})")
+    for kind in ("numeric", "categorical"):
+        names = [name for name, feature in profile.features.items() if feature.kind == kind]
+        shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        print(f"  {len(names)} {kind} feature(s){': ' if names else ''}{shown}")
+    print(f"  score column: {score_column or 'none'}")
+    print(f"  content hash: {profile.content_hash}")
+    return 0
+
+
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= {minimum}")
+        return value
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,6 +157,37 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-view", action="store_true", help="print log lines instead of the live view"
     )
     demo.set_defaults(func=_cmd_demo)
+
+    baseline = sub.add_parser(
+        "baseline",
+        help="build a reference profile from a data file",
+        description="Profile a training or validation data file (CSV, Parquet or JSONL; CSV and "
+        "JSONL may be gzipped) into the reference profile the daemon monitors against. With "
+        "-c, only the model's configured features (and the score column) are profiled and the "
+        "profile is checked against the config; without, column kinds are inferred.",
+    )
+    baseline.add_argument("--model", required=True, help="model name")
+    baseline.add_argument("--input", required=True, metavar="FILE", help="data file")
+    baseline.add_argument("--out", required=True, metavar="PROFILE", help="profile to write")
+    baseline.add_argument("-c", "--config", help="YAML config that declares the model")
+    baseline.add_argument("--version", help="model version the profile belongs to")
+    score = baseline.add_mutually_exclusive_group()
+    score.add_argument(
+        "--score-column",
+        metavar="NAME",
+        help="column of prediction scores (default: 'score' if the file has it)",
+    )
+    score.add_argument("--no-score", action="store_true", help="profile no score column")
+    baseline.add_argument(
+        "--sample-size", type=_int_at_least(1), default=10_000, help="reservoir sample per column"
+    )
+    baseline.add_argument(
+        "--bins", type=_int_at_least(2), default=10, help="PSI quantile bins (>= 2)"
+    )
+    baseline.add_argument(
+        "--seed", type=_int_at_least(0), default=0, help="seed of the reservoir sample"
+    )
+    baseline.set_defaults(func=_cmd_baseline)
     return parser
 
 

@@ -164,7 +164,10 @@ class DriftMonitor:
                     continue
                 report.results[name] = {test: d.test(values) for test, d in detectors.items()}
             else:
-                counts = self.coders[name].counts_against(values, columns[name].categories)
+                column = columns[name]
+                counts = self.coders[name].counts_against(
+                    values, column.categories, column.unknown_to
+                )
                 if counts.sum() == 0:
                     report.skipped.append(name)
                     continue
@@ -181,15 +184,15 @@ def _pack_columns(columns: dict[str, ColumnReference] | None) -> dict[str, Any]:
         arrays = [
             pack(a) if a is not None else None for a in (c.sample, c.edges, c.proportions, c.counts)
         ]
-        packed[name] = [c.kind, c.size, c.categories, *arrays]
+        packed[name] = [c.kind, c.size, c.categories, c.unknown_to, *arrays]
     return packed
 
 
 def _unpack_columns(packed: dict[str, Any]) -> dict[str, ColumnReference]:
     columns = {}
-    for name, (kind, size, categories, *arrays) in packed.items():
+    for name, (kind, size, categories, unknown_to, *arrays) in packed.items():
         sample, edges, proportions, counts = (unpack(a) if a is not None else None for a in arrays)
         columns[name] = ColumnReference(
-            kind, size, sample, edges, proportions, list(categories), counts
+            kind, size, sample, edges, proportions, list(categories), counts, unknown_to
         )
     return columns

@@ -20,6 +20,7 @@ from monitor.categories import CategoryCoder
 from monitor.config import Config, ModelConfig
 from monitor.drift import DriftMonitor, ReferenceSource, WindowReport
 from monitor.events import Event
+from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.outputs import OutputRecord
 from monitor.policy import DATASET, AlertPolicy
@@ -27,6 +28,7 @@ from monitor.reference import SCORE, ColumnReference
 from monitor.windows import EventTimeTumbling
 
 OTHER = "__other__"
+FOLDED = "__rare__"
 MISSING = "__missing__"
 CATEGORY_LIMIT = 10_000
 _EMPTY: dict[str, Any] = {}
@@ -63,6 +65,13 @@ def _load(path: Any, model: str, model_config: ModelConfig, version: str | None)
 
     profile = load_profile(path)
     check_profile(profile, model, model_config, version=version)
+    if profile.score is None and model_config.detectors.score:
+        get_logger("driftd.reference").warning(
+            "profile_without_score",
+            model=model,
+            profile=str(path),
+            consequence="no prediction-score drift tests for this reference",
+        )
     return _from_profile(profile)
 
 
@@ -75,18 +84,27 @@ def _from_profile(profile: Any) -> ReferenceSource:
         if column.kind == "numeric":
             columns[name] = ColumnReference(
                 "numeric",
-                int(column.count - column.missing),
+                int(column.count),  # rows with a value
                 np.asarray(column.sample, float),
                 np.asarray(column.bin_edges, float),
                 np.asarray(column.bin_proportions, float),
             )
-        else:
-            columns[name] = ColumnReference(
-                "categorical",
-                int(np.sum(column.counts)),
-                categories=list(column.categories),
-                counts=np.asarray(column.counts, dtype=np.int64),
-            )
+            continue
+        categories = list(column.categories)
+        counts = np.asarray(column.counts, dtype=np.int64)
+        if column.other_count:
+            # Values folded away when the profile was built are rare, not new: they share
+            # one reference category with whatever production sends outside the known
+            # ones, instead of an empty "unseen" bucket that would always look drifted.
+            categories.append(FOLDED)
+            counts = np.append(counts, column.other_count)
+        columns[name] = ColumnReference(
+            "categorical",
+            int(counts.sum()),
+            categories=categories,
+            counts=counts,
+            unknown_to=FOLDED if column.other_count else None,
+        )
     return ReferenceSource("profile", profile.content_hash, columns)
 
 

@@ -30,6 +30,9 @@ class ColumnReference:
     # categorical: codes are positions in ``categories``; len(categories) is "unseen"
     categories: list[str] = field(default_factory=list)
     counts: np.ndarray | None = None
+    # Where values outside ``categories`` are counted: None for the unseen bucket, or the
+    # name of a reference category that pools rare values.
+    unknown_to: str | None = None
 
     @classmethod
     def numeric_from_sample(cls, values: np.ndarray, bins: int = 10) -> ColumnReference:
