@@ -80,5 +80,25 @@ def drift_alert(
     return body
 
 
+def summarize(alert: dict[str, Any]) -> str:
+    """One human line for an alert: for terminals, chat messages and incident titles."""
+    kind = alert.get("kind", "alert")
+    model = alert.get("model", "?")
+    status = alert.get("status", "firing")
+    if kind == "dataset_drift":
+        share = alert.get("statistic") or 0.0
+        what = f"Dataset drift on {model}: {share:.0%} of features drifted"
+    elif kind == "data_drift":
+        where = alert.get("feature") or "?"
+        if alert.get("segment"):
+            where = f"{where} [{alert['segment']}]"
+        stat = alert.get("statistic")
+        value = f"{alert.get('test')}={stat:.3g}" if isinstance(stat, float) else alert.get("test")
+        what = f"Data drift on {model}/{where} ({value})"
+    else:
+        what = str(alert.get("summary") or f"{kind} on {model}")
+    return what if status == "firing" else f"Resolved: {what}"
+
+
 def alert_record(body: dict[str, Any], topic: str) -> OutputRecord:
     return OutputRecord(topic, encode_json(body), body["dedup_key"].encode())

@@ -13,7 +13,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from rich.console import Console
 
-from monitor.demo.runner import drift_after_seconds
+from monitor.demo.runner import drift_seconds
 from monitor.demo.view import (
     DaemonStats,
     DaemonStatsReader,
@@ -104,21 +104,25 @@ def test_view_without_alerts_says_so() -> None:
 def test_view_shows_alert_rows_from_the_alerts_topic() -> None:
     alerts: list[dict[str, object]] = [
         {
-            "ts": 1_764_300_000.0,
+            "status": "firing",
+            "window": {"end_time": 1_764_300_000.0},
             "model": "credit-risk",
             "severity": "critical",
-            "detector": "psi",
+            "kind": "data_drift",
+            "test": "psi",
+            "statistic": 0.41,
             "feature": "debt_to_income",
-            "summary": "PSI 0.41 above 0.25",
         },
-        {"model": "credit-risk", "kind": "concept", "error_rate": 0.35},
+        {"model": "credit-risk", "kind": "dataset_drift", "status": "resolved", "statistic": 0.6},
     ]
     text = _text(_status(alerts))
     assert "no alerts" not in text
     assert "2 alert(s)" in text
-    assert "PSI 0.41 above 0.25" in text and "debt_to_income" in text
-    # An alert without a summary shows its remaining fields instead.
-    assert alert_row(alerts[1])[-1] == '{"error_rate":0.35}'
+    assert "Data drift on credit-risk/debt_to_income (psi=0.41)" in text
+    assert (
+        alert_row(alerts[1])[-1]
+        == "Resolved: Dataset drift on credit-risk: 60% of features drifted"
+    )
 
 
 def test_status_line_has_parseable_counts() -> None:
@@ -147,7 +151,7 @@ def test_stats_reader_sums_labels_and_computes_the_event_rate() -> None:
     assert stats.lag == 12
 
 
-def test_drift_starts_at_forty_percent_or_after_a_minute() -> None:
-    assert drift_after_seconds(25) == pytest.approx(10)
-    assert drift_after_seconds(600) == 60
-    assert drift_after_seconds(None) == 60
+def test_drift_starts_early_and_ends_so_alerts_can_resolve() -> None:
+    assert drift_seconds(25) == pytest.approx((6.25, 16.25))
+    assert drift_seconds(600) == (15, 45)
+    assert drift_seconds(None) == (15, 45)

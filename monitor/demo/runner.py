@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -31,6 +34,7 @@ from monitor.broker import EmbeddedBroker
 from monitor.config import Config
 from monitor.daemon import Daemon
 from monitor.demo.feed import AlertCollector, TrafficFeed
+from monitor.demo.reference import build_demo_profile
 from monitor.demo.traffic import DEMO_FEATURES, TrafficGenerator, demo_drifts
 from monitor.demo.view import (
     DaemonStats,
@@ -44,8 +48,12 @@ from monitor.errors import DriftdError
 from monitor.kafka_io import ensure_topics
 
 INPUT_PARTITIONS = 2
-DRIFT_FRACTION = 0.4  # drift starts after this share of a demo with a duration
-DRIFT_AFTER_MAX_SECONDS = 60.0  # ... and after a minute at the latest (or without one)
+# The drift starts after a quarter of a demo with a duration (15 s at the latest) and
+# lasts 40 % of it (30 s at most), so both the alerts firing and resolving are shown.
+DRIFT_START_FRACTION = 0.25
+DRIFT_START_MAX_SECONDS = 15.0
+DRIFT_LENGTH_FRACTION = 0.4
+DRIFT_LENGTH_MAX_SECONDS = 30.0
 VIEW_REFRESH_PER_SECOND = 4
 STOP_JOIN_SECONDS = 5.0
 DRAIN_SECONDS = 3.0
@@ -54,18 +62,22 @@ DRIFT_SUMMARY = (
 )
 
 
-def demo_config(bootstrap: str) -> Config:
-    """The packaged ``demo.yaml`` with the embedded broker's address."""
+def demo_config(bootstrap: str, profile: Path | None = None) -> Config:
+    """The packaged ``demo.yaml`` with the embedded broker's address (and a profile)."""
     text = resources.files("monitor.demo").joinpath("demo.yaml").read_text(encoding="utf-8")
     data: dict[str, Any] = yaml.safe_load(text)
     data["kafka"]["bootstrap_servers"] = [bootstrap]
+    if profile is not None:
+        data["models"]["credit-risk"]["reference"] = {"profile": str(profile)}
     return Config.model_validate(data)
 
 
-def drift_after_seconds(duration: float | None) -> float:
+def drift_seconds(duration: float | None) -> tuple[float, float]:
+    """When the injected drift starts and ends, in seconds after the demo's start."""
     if duration is None:
-        return DRIFT_AFTER_MAX_SECONDS
-    return min(DRIFT_FRACTION * duration, DRIFT_AFTER_MAX_SECONDS)
+        return DRIFT_START_MAX_SECONDS, DRIFT_START_MAX_SECONDS + DRIFT_LENGTH_MAX_SECONDS
+    start = min(DRIFT_START_FRACTION * duration, DRIFT_START_MAX_SECONDS)
+    return start, start + min(DRIFT_LENGTH_FRACTION * duration, DRIFT_LENGTH_MAX_SECONDS)
 
 
 @dataclass(slots=True)
@@ -140,7 +152,18 @@ def run_demo(duration: float | None, view: bool, rate: float) -> int:
 def _run_with_broker(
     broker: EmbeddedBroker, duration: float | None, view: bool, rate: float, console: Console
 ) -> int:
-    config = demo_config(broker.bootstrap)
+    workdir = Path(tempfile.mkdtemp(prefix="driftd-demo-"))
+    try:
+        profile = build_demo_profile(workdir / "credit-risk.profile.json")
+        config = demo_config(broker.bootstrap, profile)
+        return _run_configured(config, duration, view, rate, console)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run_configured(
+    config: Config, duration: float | None, view: bool, rate: float, console: Console
+) -> int:
     if view:
         _configure_view_logging()
     else:
@@ -151,12 +174,12 @@ def _run_with_broker(
     outputs = dict.fromkeys((topics.review, topics.alerts, topics.dead_letter), 1)
     ensure_topics(config, {**inputs, **outputs})
 
-    drift_after = drift_after_seconds(duration)
+    drift_after, drift_until = drift_seconds(duration)
     drift_start = int(drift_after * rate)
     generator = TrafficGenerator(
         DEMO_FEATURES,
         seed=7,
-        drifts=demo_drifts(drift_start),
+        drifts=demo_drifts(drift_start, int(drift_until * rate)),
         start_ts=time.time(),
         events_per_second=rate,
     )
@@ -261,6 +284,9 @@ class _Demo:
         )
 
     def _drift_text(self) -> str:
+        end = self.generator.drifts[0].end if self.generator.drifts else None
+        if end is not None and self.generator.position > end:
+            return f"over since event {end}: alerts resolve after 3 clean windows"
         if self.generator.position > self.drift_start:
             return f"active since event {self.drift_start}"
         return f"pending, from event {self.drift_start} (~{self.drift_after:.0f} s)"

@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
 from prometheus_client import CollectorRegistry
 from rich import box
 from rich.console import Group, RenderableType
@@ -21,15 +20,10 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from monitor.alerts import summarize
+
 # (column title, alert keys to try in turn): alerts are shown with whichever key they use.
-ALERT_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("time", ("ts", "time", "timestamp")),
-    ("model", ("model",)),
-    ("severity", ("severity", "level")),
-    ("kind", ("kind", "type", "detector")),
-    ("feature", ("feature",)),
-    ("summary", ("summary", "message", "description")),
-)
+ALERT_COLUMNS = ("window end", "status", "severity", "kind", "summary")
 ALERT_ROWS_SHOWN = 8
 
 
@@ -201,8 +195,8 @@ def _drift_and_alerts(status: DemoStatus) -> RenderableType:
     if not status.alerts:
         return Group(injected, Text("no alerts", "green"))
     table = Table(box=box.SIMPLE_HEAD, expand=True)
-    for title, _ in ALERT_COLUMNS:
-        table.add_column(title, overflow="fold", ratio=3 if title == "summary" else 1)
+    for title in ALERT_COLUMNS:
+        table.add_column(title, overflow="fold", ratio=4 if title == "summary" else 1)
     for alert in status.alerts[:ALERT_ROWS_SHOWN]:
         table.add_row(*alert_row(alert))
     count = Text(f"{status.alerts_total} alert(s), newest first", "bold red")
@@ -210,23 +204,16 @@ def _drift_and_alerts(status: DemoStatus) -> RenderableType:
 
 
 def alert_row(alert: dict[str, Any]) -> list[str]:
-    """The cells of one alert; the summary falls back to the alert's other fields."""
-    cells: list[str] = []
-    used: set[str] = set()
-    for title, keys in ALERT_COLUMNS:
-        key = next((k for k in keys if alert.get(k) is not None), None)
-        if key is None:
-            cells.append("")
-            continue
-        used.add(key)
-        value = alert[key]
-        if title == "time" and isinstance(value, int | float):
-            value = time.strftime("%H:%M:%S", time.localtime(value))
-        cells.append(str(value))
-    if not cells[-1]:
-        rest = {k: v for k, v in alert.items() if k not in used}
-        cells[-1] = msgspec.json.encode(rest).decode()[:200]
-    return cells
+    """The cells of one alert as written to the alerts topic."""
+    end = (alert.get("window") or {}).get("end_time")
+    when = time.strftime("%H:%M:%S", time.localtime(end)) if isinstance(end, int | float) else ""
+    return [
+        when,
+        str(alert.get("status", "")),
+        str(alert.get("severity", "")),
+        str(alert.get("kind", "")),
+        summarize(alert),
+    ]
 
 
 def _pairs(title: str, rows: list[tuple[str, str | Text]]) -> Table:
