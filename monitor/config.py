@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.config_alerts import AlertsConfig
 from monitor.config_drift import (
     DetectorsConfig,
     DriftPolicyConfig,
@@ -265,10 +266,6 @@ class ModelConfig(StrictModel):
             if not _NAME.match(name):
                 raise ValueError(f"feature name {name!r}: letters, digits, '_', '.', '-' only")
         return value
-
-
-class AlertsConfig(StrictModel):
-    """Alert routing and sinks (filled in by the alerting work)."""
 
 
 class ServerConfig(StrictModel):

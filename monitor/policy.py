@@ -42,6 +42,7 @@ class KeyState:
     firing: bool = False
     run_started: float | None = None  # event time of the first window of the drifted run
     run_first: tuple[int, int] | None = None
+    severity: str = "warning"  # of the firing alert; its resolution keeps it
 
 
 @dataclass(slots=True)
@@ -92,12 +93,15 @@ class AlertPolicy:
             key = f"{verdict.column}|{verdict.test}"
             changed = self._advance(key, verdict.drifted, window.start_time, window.first)
             if changed:
+                state = self.keys[key]
+                if changed == "firing":
+                    state.severity = verdict.severity
                 transitions.append(
                     Transition(
                         changed,
                         verdict.column,
                         verdict.test,
-                        verdict.severity,
+                        state.severity,
                         verdict,
                         self.keys[key],
                     )
@@ -142,18 +146,24 @@ class AlertPolicy:
 
     def snapshot(self) -> dict[str, Any]:
         return {
-            key: [s.drifted_run, s.clean_run, s.firing, s.run_started, s.run_first]
+            key: [s.drifted_run, s.clean_run, s.firing, s.run_started, s.run_first, s.severity]
             for key, s in self.keys.items()
         }
 
     def restore(self, state: dict[str, Any]) -> None:
         self.keys = {
-            key: KeyState(d, c, f, started, tuple(first) if first else None)
-            for key, (d, c, f, started, first) in state.items()
+            key: KeyState(d, c, f, started, tuple(first) if first else None, severity)
+            for key, (d, c, f, started, first, severity) in state.items()
         }
 
 
 def _severity(result: DriftResult) -> str:
+    """Critical for a major PSI or an effect at least twice its threshold."""
     if result.test == "psi":
         return "critical" if result.explanation.get("severity") == "major" else "warning"
-    return "critical" if result.statistic >= 2 * result.threshold else "warning"
+    effect = (
+        result.explanation.get("cramers_v", result.statistic)
+        if result.test == "chi2"
+        else result.statistic
+    )
+    return "critical" if effect >= 2 * result.threshold else "warning"
