@@ -22,12 +22,15 @@ from pydantic import (
 
 from monitor.config_alerts import AlertsConfig
 from monitor.config_drift import (
+    ConceptConfig,
     DetectorsConfig,
     DriftPolicyConfig,
+    LabelsConfig,
     ReferenceConfig,
     TumblingWindow,
     WindowConfig,
 )
+from monitor.config_guardrails import GuardrailConfig
 
 _HOST_PORT = re.compile(r"^\[?[A-Za-z0-9_.:\-]+\]?:\d{1,5}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
@@ -232,10 +235,6 @@ class FeatureConfig(StrictModel):
         return self
 
 
-class GuardrailConfig(StrictModel):
-    """One guardrail rule (filled in by the guardrail work)."""
-
-
 class ModelConfig(StrictModel):
     task: Literal["classification", "regression"] = "classification"
     features: dict[str, FeatureConfig] = Field(min_length=1)
@@ -246,6 +245,7 @@ class ModelConfig(StrictModel):
     max_segments: int = Field(20, ge=1, le=1000)
     detectors: DetectorsConfig = DetectorsConfig()
     policy: DriftPolicyConfig = DriftPolicyConfig()
+    concept: ConceptConfig = ConceptConfig()
     guardrails: list[GuardrailConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -257,6 +257,16 @@ class ModelConfig(StrictModel):
         names = [w.name for w in self.windows]
         if len(set(names)) != len(names):
             raise ValueError("two windows are the same")
+        return self
+
+    @model_validator(mode="after")
+    def _guardrails_compile(self) -> ModelConfig:
+        # Compiling the rules here makes check-config report a bad rule, by name, without
+        # starting anything. Imported late: the compiler itself imports this module.
+        if self.guardrails:
+            from monitor.guardrails.compiler import compile_rules  # noqa: PLC0415
+
+            compile_rules(self)
         return self
 
     @field_validator("features")
@@ -289,6 +299,7 @@ class Config(StrictModel):
     kafka: KafkaConfig = KafkaConfig()
     topics: TopicsConfig = TopicsConfig()
     join: JoinConfig = JoinConfig()
+    labels: LabelsConfig = LabelsConfig()
     limits: InputLimits = InputLimits()
     models: dict[str, ModelConfig] = Field(min_length=1)
     alerts: AlertsConfig = AlertsConfig()

@@ -139,3 +139,48 @@ class DriftPolicyConfig(_Strict):
     resolve_after: int = Field(3, ge=1, le=100)
     # A dataset-level alert fires when this share of features has drifted.
     dataset_drift_share: float = Field(0.5, gt=0, le=1)
+
+
+class StreamDetectorConfig(_Strict):
+    """A concept-drift detector from ``detectors`` (river underneath) with its arguments."""
+
+    type: Literal["adwin", "page_hinkley", "kswin", "ddm"] = "adwin"
+    params: dict[str, float | int | str] = Field(default_factory=dict)
+    # A detection raises an alert only when the signal's mean moved at least this much
+    # (error rate, mean absolute error or mean score): on long streams the detectors also
+    # notice changes too small to matter.
+    min_change: float = Field(0.05, ge=0)
+
+    @model_validator(mode="after")
+    def _constructible(self) -> StreamDetectorConfig:
+        from detectors import STREAM_DETECTORS  # noqa: PLC0415 - keeps config import light
+
+        try:
+            STREAM_DETECTORS[self.type](**self.params)  # type: ignore[arg-type]
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{self.type} detector: {exc}") from None
+        return self
+
+
+class ConceptConfig(_Strict):
+    """Concept drift: detectors on the error stream (needs labels) and the score stream."""
+
+    # On the error signal: 0/1 misclassification (classification) or absolute error
+    # (regression), fed in event-time order as labels arrive. null turns it off.
+    error: StreamDetectorConfig | None = StreamDetectorConfig()
+    # On the prediction score (label-free prediction drift). null turns it off.
+    score: StreamDetectorConfig | None = StreamDetectorConfig()
+    # A classifier's predicted label when the prediction has a score but no label.
+    decision_threshold: float = Field(0.5, gt=0, lt=1)
+    # An alert resolves once this much event time passed without a new detection.
+    quiet_seconds: float = Field(600.0, gt=0)
+
+
+class LabelsConfig(_Strict):
+    """How long decisions wait for their ground truth, and how labels are ordered."""
+
+    ttl_seconds: float = Field(86_400.0, gt=0)
+    max_pending: int = Field(200_000, ge=1)
+    # Matched labels are released to the detectors in event-time order once the label
+    # stream has moved this far past them.
+    reorder_seconds: float = Field(60.0, ge=0)

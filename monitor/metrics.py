@@ -188,8 +188,68 @@ class Metrics:
             ["model", "feature"],
             registry=r,
         )
+        self.concept_detections = Counter(
+            "driftd_concept_detections_total",
+            "Detections of the concept-drift detectors, by signal (error or score)",
+            ["model", "signal"],
+            registry=r,
+        )
+        self.concept_estimate = Gauge(
+            "driftd_concept_signal_estimate",
+            "The detector's current mean of its signal: error rate (or mean absolute error) "
+            "or mean score",
+            ["model", "signal"],
+            registry=r,
+        )
+        self.concept_firing = Gauge(
+            "driftd_concept_drift_firing",
+            "1 while a concept-drift alert is firing",
+            ["model", "signal"],
+            registry=r,
+        )
+        self.labels_matched = Counter(
+            "driftd_labels_matched_total", "Labels joined to their decision", ["model"], registry=r
+        )
+        self.labels_unmatched = Counter(
+            "driftd_labels_unmatched_total",
+            "Labels whose decision was never seen (unknown) or waited past the TTL (expired)",
+            ["model", "reason"],
+            registry=r,
+        )
+        self.labels_late = Counter(
+            "driftd_labels_late_total",
+            "Labels released out of event-time order (later than reorder_seconds)",
+            registry=r,
+        )
+        self.label_join_pending = Gauge(
+            "driftd_label_join_pending",
+            "Decisions waiting for a label, and early labels",
+            registry=r,
+        )
         self.loop_heartbeat = Gauge(
             "driftd_main_loop_heartbeat_timestamp_seconds",
             "Wall-clock time of the main loop's last iteration",
+            registry=r,
+        )
+        # Alert delivery by the notifier; sink labels are configured sink names.
+        self.alert_deliveries = Counter(
+            "driftd_alert_deliveries_total",
+            "Alert deliveries to sinks by outcome: delivered, retried (one failed attempt that "
+            "will be retried), rejected (4xx, dead-lettered), expired (retries exhausted, "
+            "dead-lettered), duplicate (already delivered, skipped)",
+            ["sink", "outcome"],
+            registry=r,
+        )
+        self.alert_delivery_seconds = Histogram(
+            "driftd_alert_delivery_seconds",
+            "Time from reading an alert to its sink accepting it, retries and rate limit included",
+            ["sink"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
+            registry=r,
+        )
+        self.alert_delivery_pending = Gauge(
+            "driftd_alert_delivery_pending",
+            "Alerts read from the alerts topic and not yet accepted by every routed sink "
+            "or dead-lettered",
             registry=r,
         )

@@ -17,9 +17,13 @@ import numpy as np
 from monitor.alerts import alert_record, drift_alert
 from monitor.arrays import OFFSET, PARTITION, TS, Block, take
 from monitor.categories import CategoryCoder
+from monitor.concept import ERROR as ERROR_SIGNAL
+from monitor.concept import SCORE as SCORE_SIGNAL
+from monitor.concept import ConceptMonitor
 from monitor.config import Config, ModelConfig
 from monitor.drift import DriftMonitor, ReferenceSource, WindowReport
 from monitor.events import Event
+from monitor.labels import Labelled
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.outputs import OutputRecord
@@ -129,6 +133,10 @@ class ModelMonitoring:
         self.coders = {f: CategoryCoder(CATEGORY_LIMIT) for f in self.categorical}
         self.streams: dict[tuple[str, str], Stream] = {}
         self._segment_values: set[str] = set()
+        self.concept = ConceptMonitor(model, self.config, self.alerts_topic, metrics)
+        self._wants_score = (
+            bool(self.config.detectors.score) or self.config.concept.score is not None
+        )
 
     # -- rows -------------------------------------------------------------------------
     def block(self, events: list[Event]) -> Block:
@@ -149,7 +157,7 @@ class ModelMonitoring:
                 self.metrics.category_overflow.labels(self.model, name).inc(
                     coder.overflowed - before
                 )
-        if self.config.detectors.score:
+        if self._wants_score:
             block[SCORE] = np.array(
                 [(e.prediction or _EMPTY).get("score") for e in events], dtype=np.float64
             )
@@ -171,7 +179,22 @@ class ModelMonitoring:
             for segment, seg_rows in self._segments(subset).items():
                 warmup = ReferenceSource("warmup", "warmup", None)
                 outputs += self._feed((ref_key, segment), warmup, take(subset, seg_rows))
+        if SCORE in block:
+            outputs += self.concept.add(
+                SCORE_SIGNAL, block[SCORE], block[TS], block[PARTITION], block[OFFSET]
+            )
         return outputs
+
+    def add_labelled(self, items: list[Labelled]) -> list[OutputRecord]:
+        """Errors of decisions whose labels arrived, in event-time order."""
+        n = len(items)
+        return self.concept.add(
+            ERROR_SIGNAL,
+            np.fromiter((i.error for i in items), np.float64, n),
+            np.fromiter((i.ts for i in items), np.float64, n),
+            np.fromiter((i.partition for i in items), np.int32, n),
+            np.fromiter((i.offset for i in items), np.int64, n),
+        )
 
     def _segments(self, block: Block) -> dict[str, np.ndarray]:
         groups: dict[str, np.ndarray] = {}
@@ -256,6 +279,7 @@ class ModelMonitoring:
         return {
             "coders": {name: coder.snapshot() for name, coder in self.coders.items()},
             "segments": sorted(self._segment_values),
+            "concept": self.concept.snapshot(),
             "streams": [
                 [ref, seg, s.monitor.snapshot(), s.policy.snapshot()]
                 for (ref, seg), s in self.streams.items()
@@ -267,6 +291,7 @@ class ModelMonitoring:
             if name in self.coders:
                 self.coders[name].restore(coder_state)
         self._segment_values = set(state["segments"])
+        self.concept.restore(state["concept"])
         for ref, seg, monitor_state, policy_state in state["streams"]:
             version = ref.split("=", 1)[1] if ref.startswith("version=") else None
             source = self.catalog.for_version(self.model, version)[1]

@@ -17,6 +17,7 @@ import msgspec
 from monitor.config import Config
 from monitor.events import Decoder, Event, Reasons, Rejected, SourceRecord
 from monitor.join import JoinBuffer
+from monitor.labels import LabelJoin
 from monitor.metrics import Metrics
 from monitor.monitoring import ModelMonitoring, ReferenceCatalog
 from monitor.outputs import OutputRecord, dead_letter, encode_json, event_body, joined_event
@@ -33,6 +34,17 @@ class TaskState:
         self.metrics = metrics
         self.join = JoinBuffer(config.join.ttl_seconds, config.join.max_pending)
         self.models: dict[str, ModelMonitoring] = {}
+        labels = config.labels
+        self.labels = LabelJoin(
+            labels.ttl_seconds,
+            labels.max_pending,
+            labels.reorder_seconds,
+            regression={m for m, c in config.models.items() if c.task == "regression"},
+            thresholds={m: c.concept.decision_threshold for m, c in config.models.items()},
+        )
+        self.waits_for_labels = {
+            m for m, c in config.models.items() if config.topics.labels and c.concept.error
+        }
 
     def model(self, name: str) -> ModelMonitoring:
         monitoring = self.models.get(name)
@@ -45,6 +57,7 @@ class TaskState:
         return {
             "version": STATE_VERSION,
             "join": self.join.snapshot(),
+            "labels": self.labels.snapshot(),
             "models": {name: m.snapshot() for name, m in self.models.items()},
         }
 
@@ -52,6 +65,7 @@ class TaskState:
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"state version {state.get('version')} is not {STATE_VERSION}")
         self.join.restore(state["join"])
+        self.labels.restore(state["labels"])
         for name, model_state in state["models"].items():
             if name in self.config.models:
                 self.model(name).restore(model_state)
@@ -120,8 +134,6 @@ class Pipeline:
         task = self.task(partition)
         labels = [e for e in events if e.topic == self._labels_topic]
         decisions = [e for e in events if e.topic != self._labels_topic]
-        for label in labels:
-            self.metrics.labels.labels(label.model).inc()
         result = task.join.add(decisions)
         if result.duplicates:
             self.metrics.join_duplicates.inc(result.duplicates)
@@ -132,6 +144,28 @@ class Pipeline:
             result.expired if self.config.join.on_incomplete == "process" else []
         )
         outputs.extend(self._monitor(task, ready))
+        waiting = [e for e in ready if e.model in task.waits_for_labels]
+        if waiting:
+            task.labels.add_decisions(waiting)
+        if labels:
+            outputs.extend(self._labelled(task, labels))
+        self.metrics.label_join_pending.set(sum(len(t.labels) for t in self.tasks.values()))
+        return outputs
+
+    def _labelled(self, task: TaskState, labels: list[Event]) -> list[OutputRecord]:
+        metrics = self.metrics
+        for label in labels:
+            metrics.labels.labels(label.model).inc()
+        outcome = task.labels.add_labels(labels)
+        for model, count in outcome.matched.items():
+            metrics.labels_matched.labels(model).inc(count)
+        for (model, reason), count in outcome.unmatched.items():
+            metrics.labels_unmatched.labels(model, reason).inc(count)
+        if outcome.late:
+            metrics.labels_late.inc(outcome.late)
+        outputs: list[OutputRecord] = []
+        for model, items in outcome.released.items():
+            outputs.extend(task.model(model).add_labelled(items))
         return outputs
 
     def _expired(self, expired: list[Event]) -> list[OutputRecord]:

@@ -1,0 +1,128 @@
+"""One model's decisions as columns: the shape every guardrail is evaluated on."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from monitor.config import ModelConfig
+from monitor.events import Event, Scalar, categorical_value
+
+_NO_VALUES: dict[str, Scalar] = {}
+_NONE = np.array(None, dtype=object)
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionBatch:
+    """Columns of one model's decisions, aligned with the events they came from.
+
+    Numeric columns are float64 with NaN where the value is missing (the decoder rejects
+    non-finite numbers, so NaN means missing and nothing else); categorical columns are
+    object arrays of ``str`` or ``None``. ``label`` is the *predicted* label
+    (``prediction.label``) as a number: booleans count as 1/0, numeric strings are parsed,
+    anything else is missing.
+    """
+
+    model: str
+    size: int
+    version: np.ndarray
+    numeric: dict[str, np.ndarray]
+    categorical: dict[str, np.ndarray]
+    score: np.ndarray
+    label: np.ndarray
+
+    @classmethod
+    def from_events(
+        cls,
+        events: Sequence[Event],
+        model_config: ModelConfig,
+        features: Collection[str] | None = None,
+    ) -> DecisionBatch:
+        """Columns of ``events`` (all of one model). ``features`` limits the extracted
+        feature columns to those the rules use (``Guardrails.features_used``)."""
+        model = events[0].model if events else ""
+        if any(event.model != model for event in events):
+            raise ValueError("a decision batch holds the decisions of one model")
+        feature_maps = [event.features or _NO_VALUES for event in events]
+        prediction_maps = [event.prediction or _NO_VALUES for event in events]
+        numeric: dict[str, np.ndarray] = {}
+        categorical: dict[str, np.ndarray] = {}
+        for name, feature in model_config.features.items():
+            if features is not None and name not in features:
+                continue
+            values = [values.get(name) for values in feature_maps]
+            if feature.type == "numeric":
+                numeric[name] = _numbers(values)
+            else:
+                categorical[name] = _categories(values)
+        return cls(
+            model=model,
+            size=len(events),
+            version=np.array([event.version for event in events], dtype=object),
+            numeric=numeric,
+            categorical=categorical,
+            score=_numbers([values.get("score") for values in prediction_maps]),
+            label=_numbers([values.get("label") for values in prediction_maps]),
+        )
+
+    def missing(self, feature: str) -> np.ndarray:
+        """Where ``feature`` has no value."""
+        if feature in self.numeric:
+            return np.isnan(self.numeric[feature])
+        return is_none(self.categorical[feature])
+
+    def take(self, index: np.ndarray | slice) -> DecisionBatch:
+        """The decisions at ``index``, as a batch of their own."""
+        version = self.version[index]
+        return DecisionBatch(
+            model=self.model,
+            size=len(version),
+            version=version,
+            numeric={name: column[index] for name, column in self.numeric.items()},
+            categorical={name: column[index] for name, column in self.categorical.items()},
+            score=self.score[index],
+            label=self.label[index],
+        )
+
+
+def is_none(column: np.ndarray) -> np.ndarray:
+    """Elementwise ``is None`` of an object column, in C."""
+    return np.equal(column, _NONE)
+
+
+def _numbers(values: list[Any]) -> np.ndarray:
+    """float64 with NaN for missing; numpy turns None into NaN and bools into 1/0 itself."""
+    try:
+        return np.array(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        # Only values the decoder would have dead-lettered get here (e.g. "n/a" for a
+        # number); they are treated as missing rather than failing the whole batch.
+        return np.array([_number_or_nan(value) for value in values], dtype=np.float64)
+
+
+def _number_or_nan(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _categories(values: list[Any]) -> np.ndarray:
+    column = np.empty(len(values), dtype=object)
+    if set(map(type, values)) <= {str, type(None)}:
+        column[:] = values
+    else:
+        # Joined or replayed events may still carry numbers or booleans for a category.
+        column[:] = [_category(value) for value in values]
+    return column
+
+
+def _category(value: Any) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # decoded JSON numbers are floats; an int comes from Python code
+    if value is None or isinstance(value, str | float | bool):
+        return categorical_value(value)
+    return None  # not a scalar: the decoder rejects these, here it counts as missing

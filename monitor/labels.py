@@ -1,0 +1,206 @@
+"""Joining delayed ground truth to decisions, and feeding the result in event-time order.
+
+Every decision of a model with concept monitoring waits (bounded by count and by event
+time) for its label. A label that finds its decision yields the decision's error; labels
+that arrive a little before their decision (possible when the labels topic is read ahead
+of the decisions) wait briefly too. Matched errors go through a reorder buffer and are
+released in the decisions' event-time order once the label stream has moved
+``reorder_seconds`` past them, because drift detectors assume an ordered stream.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from monitor.events import Event, categorical_value
+
+Key = tuple[str, str]
+
+
+@dataclass(slots=True)
+class Decision:
+    ts: float
+    predicted: Any  # class label (str) or value (float)
+    partition: int
+    offset: int
+
+
+@dataclass(slots=True)
+class Labelled:
+    """A decision whose ground truth arrived: what the concept detectors consume."""
+
+    ts: float
+    error: float
+    partition: int
+    offset: int
+
+
+@dataclass(slots=True)
+class LabelOutcome:
+    released: dict[str, list[Labelled]]  # per model, in event-time order
+    matched: dict[str, int]
+    unmatched: dict[tuple[str, str], int]  # (model, "unknown" | "expired") -> count
+    late: int  # released out of order because they came after the reorder horizon
+
+
+class LabelJoin:
+    def __init__(
+        self,
+        ttl_seconds: float,
+        max_pending: int,
+        reorder_seconds: float,
+        regression: set[str],
+        thresholds: dict[str, float],
+    ) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.max_pending = max_pending
+        self.reorder_seconds = reorder_seconds
+        self.regression = regression
+        self.thresholds = thresholds
+        self.decisions: OrderedDict[Key, Decision] = OrderedDict()
+        self.early: OrderedDict[Key, Event] = OrderedDict()
+        self.expired: OrderedDict[Key, None] = OrderedDict()
+        self.watermark = float("-inf")  # newest decision time seen
+        self.released_until = float("-inf")
+        self.matched_until = float("-inf")  # newest decision time among matched labels
+        self._heap: list[tuple[float, int, str, Labelled]] = []
+        self._seq = itertools.count()
+
+    def __len__(self) -> int:
+        return len(self.decisions) + len(self.early)
+
+    # -- input ------------------------------------------------------------------------
+    def add_decisions(self, events: list[Event]) -> None:
+        for event in events:
+            predicted = self._predicted(event)
+            if predicted is None:
+                continue
+            key = (event.model, event.id)
+            self.decisions[key] = Decision(event.ts, predicted, event.partition, event.offset)
+            self.decisions.move_to_end(key)
+            self.watermark = max(self.watermark, event.ts)
+        self._expire()
+
+    def add_labels(self, labels: list[Event]) -> LabelOutcome:
+        outcome = LabelOutcome({}, {}, {}, 0)
+        for label in labels:
+            key = (label.model, label.id)
+            decision = self.decisions.pop(key, None)
+            if decision is None:
+                self.early[key] = label
+                continue
+            self._match(label, decision, outcome)
+        # Early labels whose decision has arrived since.
+        for key in [k for k in self.early if k in self.decisions]:
+            self._match(self.early.pop(key), self.decisions.pop(key), outcome)
+        self._expire(outcome)
+        self._release(outcome)
+        return outcome
+
+    def _match(self, label: Event, decision: Decision, outcome: LabelOutcome) -> None:
+        error = self._error(label, decision)
+        model = label.model
+        outcome.matched[model] = outcome.matched.get(model, 0) + 1
+        item = Labelled(decision.ts, error, decision.partition, decision.offset)
+        self.matched_until = max(self.matched_until, decision.ts)
+        if decision.ts <= self.released_until:
+            outcome.late += 1
+            outcome.released.setdefault(model, []).append(item)
+            return
+        heapq.heappush(self._heap, (decision.ts, next(self._seq), model, item))
+
+    def _release(self, outcome: LabelOutcome) -> None:
+        horizon = self.matched_until - self.reorder_seconds
+        while self._heap and self._heap[0][0] <= horizon:
+            ts, _, model, item = heapq.heappop(self._heap)
+            self.released_until = max(self.released_until, ts)
+            outcome.released.setdefault(model, []).append(item)
+
+    def _expire(self, outcome: LabelOutcome | None = None) -> None:
+        horizon = self.watermark - self.ttl_seconds
+        decisions = self.decisions
+        while decisions:
+            key, decision = next(iter(decisions.items()))
+            if decision.ts >= horizon and len(decisions) <= self.max_pending:
+                break
+            decisions.popitem(last=False)
+            self.expired[key] = None
+            if len(self.expired) > self.max_pending:
+                self.expired.popitem(last=False)
+        if outcome is None:
+            return
+        label_horizon = self.watermark - self.reorder_seconds
+        while self.early:
+            key, label = next(iter(self.early.items()))
+            if label.ts >= label_horizon and len(self.early) <= self.max_pending:
+                break
+            self.early.popitem(last=False)
+            reason = "expired" if key in self.expired else "unknown"
+            outcome.unmatched[(key[0], reason)] = outcome.unmatched.get((key[0], reason), 0) + 1
+
+    # -- errors -----------------------------------------------------------------------
+    def _predicted(self, event: Event) -> Any:
+        prediction = event.prediction
+        if prediction is None:
+            return None
+        if event.model in self.regression:
+            value = prediction.get("value", prediction.get("score"))
+            return float(value) if isinstance(value, int | float) else None
+        label = prediction.get("label")
+        if label is None:
+            score = prediction.get("score")
+            if not isinstance(score, float):
+                return None
+            label = 1.0 if score >= self.thresholds.get(event.model, 0.5) else 0.0
+        return categorical_value(label)
+
+    def _error(self, label: Event, decision: Decision) -> float:
+        truth = label.label
+        if label.model in self.regression:
+            if not isinstance(truth, int | float) or isinstance(truth, bool):
+                return float("nan")
+            return abs(float(decision.predicted) - float(truth))
+        return 0.0 if categorical_value(truth) == decision.predicted else 1.0
+
+    # -- state ------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "decisions": [
+                [k[0], k[1], d.ts, d.predicted, d.partition, d.offset]
+                for k, d in self.decisions.items()
+            ],
+            "early": [
+                [k[0], k[1], e.ts, e.label, e.topic, e.partition, e.offset]
+                for k, e in self.early.items()
+            ],
+            "expired": [list(k) for k in self.expired],
+            "watermark": self.watermark,
+            "released_until": self.released_until,
+            "matched_until": self.matched_until,
+            "heap": [
+                [ts, model, i.error, i.partition, i.offset]
+                for ts, _, model, i in sorted(self._heap)
+            ],
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.decisions = OrderedDict(
+            ((m, i), Decision(ts, p, part, off)) for m, i, ts, p, part, off in state["decisions"]
+        )
+        self.early = OrderedDict(
+            ((m, i), Event(m, i, ts, None, None, None, lab, topic, part, off))
+            for m, i, ts, lab, topic, part, off in state["early"]
+        )
+        self.expired = OrderedDict(((m, i), None) for m, i in state["expired"])
+        self.watermark = state["watermark"]
+        self.released_until = state["released_until"]
+        self.matched_until = state["matched_until"]
+        self._heap = [
+            (ts, next(self._seq), model, Labelled(ts, error, part, off))
+            for ts, model, error, part, off in state["heap"]
+        ]
+        heapq.heapify(self._heap)
