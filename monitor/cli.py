@@ -25,6 +25,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return Daemon(config).run()
 
 
+def _cmd_notify(args: argparse.Namespace) -> int:
+    from monitor import logs
+    from monitor.config_loader import load_config
+    from monitor.notify.service import run_notifier
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    log_cfg = config.logging
+    logs.configure(log_cfg.level, args.log_format or log_cfg.format, log_cfg.log_feature_values)
+    return run_notifier(config, port=args.port)
+
+
 def _cmd_check_config(args: argparse.Namespace) -> int:
     from monitor.config_loader import load_config
 
@@ -134,6 +149,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-format", choices=["auto", "json", "console"], help="override logging.format"
     )
     run.set_defaults(func=_cmd_run)
+
+    notify = sub.add_parser(
+        "notify",
+        help="run only the alert notifier",
+        description="Deliver alerts from the alerts topic to the sinks of alerts.sinks "
+        "(PagerDuty, Slack, signed webhooks) as a member of its own consumer group, at least "
+        "once: offsets are committed only after every routed sink accepted an alert or it "
+        "was dead-lettered. A first SIGTERM/SIGINT stops gracefully, a second at once.",
+    )
+    notify.add_argument("-c", "--config", required=True, help="YAML config file")
+    notify.add_argument(
+        "--log-format", choices=["auto", "json", "console"], help="override logging.format"
+    )
+    notify.add_argument(
+        "--port",
+        type=_int_at_least(0),
+        help="probe server port (default server.port; 0: any free port), so the notifier "
+        "can run next to a daemon with the same config",
+    )
+    notify.set_defaults(func=_cmd_notify)
 
     check = sub.add_parser(
         "check-config",

@@ -25,6 +25,9 @@ from monitor.outputs import OutputRecord, encode_json
 
 ERROR = "error"
 SCORE = "score"
+# Values each detector keeps for its before/after means: the change-point estimates need a
+# few thousand, and every checkpoint carries them.
+HISTORY = 20_000
 
 
 @dataclass(slots=True)
@@ -40,7 +43,8 @@ class Signal:
     def __init__(self, name: str, spec: StreamDetectorConfig) -> None:
         self.name = name
         self.min_change = spec.min_change
-        self.detector: Any = dt.STREAM_DETECTORS[spec.type](**spec.params)  # type: ignore[arg-type]
+        params: dict[str, Any] = {"history": HISTORY, **spec.params}
+        self.detector: Any = dt.STREAM_DETECTORS[spec.type](**params)
         self.size = int(getattr(self.detector, "history", 100_000))
         self.ts = np.zeros(self.size, np.float64)
         self.partition = np.zeros(self.size, np.int32)
