@@ -92,11 +92,17 @@ class CheckpointStore:
         self.reader.seek(tp, start)
         records: list[Any] = []
         deadline = time.monotonic() + timeout_s
-        while self.reader.position(tp) < end:
+        # Read to the end offset and then until a poll comes back empty: some
+        # Kafka-compatible brokers report the end of a partition at the start of its last
+        # record batch, and the newest checkpoint must never be missed.
+        while True:
             if time.monotonic() > deadline:
                 raise KafkaIOError(f"timed out reading checkpoints from {tp.topic}[{tp.partition}]")
-            for batch in self.reader.poll(timeout_ms=200).values():
-                records.extend(r for r in batch if r.offset < end)
+            polled = self.reader.poll(timeout_ms=200)
+            for batch in polled.values():
+                records.extend(batch)
+            if not polled and self.reader.position(tp) >= end:
+                break
         chunks: dict[str, dict[int, bytes]] = {}
         for record in records:
             meta = _meta_of(record.headers)

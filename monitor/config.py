@@ -179,6 +179,8 @@ class TopicsConfig(StrictModel):
     alerts: str = "driftd.alerts"
     dead_letter: str = "driftd.dead-letter"
     joined: str | None = None
+    # Gating mode: decisions that no review or block rule hit are forwarded here.
+    approved: str | None = None
     state: str | None = None
 
     @model_validator(mode="after")
@@ -188,7 +190,14 @@ class TopicsConfig(StrictModel):
             raise ValueError("at least one of features, predictions must be set")
         if len(set(inputs)) != len(inputs):
             raise ValueError("features, predictions and labels must be different topics")
-        outputs = {self.review, self.alerts, self.dead_letter, self.joined, self.state} - {None}
+        outputs = {
+            self.review,
+            self.alerts,
+            self.dead_letter,
+            self.joined,
+            self.approved,
+            self.state,
+        } - {None}
         if outputs & set(inputs):
             raise ValueError("an output topic cannot also be an input topic")
         return self
@@ -246,6 +255,8 @@ class ModelConfig(StrictModel):
     detectors: DetectorsConfig = DetectorsConfig()
     policy: DriftPolicyConfig = DriftPolicyConfig()
     concept: ConceptConfig = ConceptConfig()
+    # An alert-action guardrail resolves after this much event time without a hit.
+    guardrail_quiet_seconds: float = Field(600.0, gt=0)
     guardrails: list[GuardrailConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -30,6 +30,7 @@ from monitor.http import HealthState, ProbeServer
 from monitor.kafka_io import KafkaSink, make_admin, make_consumer, make_producer
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
+from monitor.notify import Notifier
 from monitor.outputs import OutputRecord, dead_letter
 from monitor.pipeline import Pipeline
 
@@ -82,6 +83,7 @@ class Daemon:
         self.producer: Any = None
         self.sink: KafkaSink | None = None
         self.store: CheckpointStore | None = None
+        self.notifier: Notifier | None = None
         self._owned: set[int] = set()
         self._to_restore: set[int] = set()
         self._assigned_once = False
@@ -116,6 +118,11 @@ class Daemon:
             )
             self.server.start()
             self.log.info("probe_server_listening", host=cfg.server.host, port=self.server.port)
+        if cfg.alerts.enabled:
+            # Delivery runs beside the pipeline with its own consumer group on the alerts
+            # topic, so a slow or failing endpoint never holds up monitoring.
+            self.notifier = Notifier(cfg, self.metrics)
+            self.notifier.start()
         self.producer = make_producer(cfg.kafka)
         self.sink = KafkaSink(self.producer, cfg.kafka.producer.delivery_timeout_seconds)
         reader = make_consumer(cfg.kafka, group_id=None, enable_auto_commit=False)
@@ -167,6 +174,8 @@ class Daemon:
             owns_tasks = self.consumer is not None and self._owned
             if checkpoint and owns_tasks and not self.checkpoint(force=True):
                 code = 1
+            if self.notifier is not None and not self.notifier.stop(timeout / 3):
+                self.log.warning("notifier_stop_timeout")
             if self.consumer is not None:
                 self.consumer.close(autocommit=False)
             if self.store is not None:
@@ -435,6 +444,8 @@ class Daemon:
             reasons.append("restoring state")
         if not self._broker_up:
             reasons.append("broker unreachable")
+        if self.notifier is not None and not self.notifier.running:
+            reasons.append("alert notifier stopped")
         self.health.ready = not reasons
         self.health.reasons = reasons
         self.metrics.ready.set(1 if not reasons else 0)

@@ -226,6 +226,24 @@ class Metrics:
             "Decisions waiting for a label, and early labels",
             registry=r,
         )
+        self.guardrail_hits = Counter(
+            "driftd_guardrail_hits_total",
+            "Decisions (or aggregate checks) a guardrail rule hit",
+            ["model", "rule"],
+            registry=r,
+        )
+        self.guardrail_errors = Counter(
+            "driftd_guardrail_errors_total",
+            "Decisions a rule failed to evaluate (sent to review with the error)",
+            ["model", "rule"],
+            registry=r,
+        )
+        self.decisions = Counter(
+            "driftd_decisions_total",
+            "Decisions by guardrail outcome: approved, review, blocked",
+            ["model", "outcome"],
+            registry=r,
+        )
         self.loop_heartbeat = Gauge(
             "driftd_main_loop_heartbeat_timestamp_seconds",
             "Wall-clock time of the main loop's last iteration",

@@ -23,6 +23,7 @@ from monitor.concept import ConceptMonitor
 from monitor.config import Config, ModelConfig
 from monitor.drift import DriftMonitor, ReferenceSource, WindowReport
 from monitor.events import Event
+from monitor.gate import Gate
 from monitor.labels import Labelled
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
@@ -134,6 +135,7 @@ class ModelMonitoring:
         self.streams: dict[tuple[str, str], Stream] = {}
         self._segment_values: set[str] = set()
         self.concept = ConceptMonitor(model, self.config, self.alerts_topic, metrics)
+        self.gate = Gate(model, config, metrics)
         self._wants_score = (
             bool(self.config.detectors.score) or self.config.concept.score is not None
         )
@@ -164,8 +166,8 @@ class ModelMonitoring:
         return block
 
     def add(self, events: list[Event]) -> list[OutputRecord]:
+        outputs = self.gate.apply(events)
         block = self.block(events)
-        outputs: list[OutputRecord] = []
         refs: dict[str, list[int]] = {}
         sources: dict[str, ReferenceSource] = {}
         for i, event in enumerate(events):
@@ -280,6 +282,7 @@ class ModelMonitoring:
             "coders": {name: coder.snapshot() for name, coder in self.coders.items()},
             "segments": sorted(self._segment_values),
             "concept": self.concept.snapshot(),
+            "gate": self.gate.snapshot(),
             "streams": [
                 [ref, seg, s.monitor.snapshot(), s.policy.snapshot()]
                 for (ref, seg), s in self.streams.items()
@@ -292,6 +295,7 @@ class ModelMonitoring:
                 self.coders[name].restore(coder_state)
         self._segment_values = set(state["segments"])
         self.concept.restore(state["concept"])
+        self.gate.restore(state["gate"])
         for ref, seg, monitor_state, policy_state in state["streams"]:
             version = ref.split("=", 1)[1] if ref.startswith("version=") else None
             source = self.catalog.for_version(self.model, version)[1]

@@ -68,12 +68,16 @@ def read_all(bootstrap: str, topic: str, timeout_s: float = 30.0) -> list[Any]:
         ends = consumer.end_offsets(tps)
         records: list[Any] = []
         deadline = time.monotonic() + timeout_s
-        while any(consumer.position(tp) < ends[tp] for tp in tps):
+        # Past the end offsets, read until a poll is empty: the embedded broker reports a
+        # partition's end at the start of its last record batch.
+        while True:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"reading {topic} timed out")
-            for batch in consumer.poll(timeout_ms=200).values():
+            polled = consumer.poll(timeout_ms=300)
+            for batch in polled.values():
                 records.extend(batch)
-        return records
+            if not polled and all(consumer.position(tp) >= ends[tp] for tp in tps):
+                return records
     finally:
         consumer.close()
 
