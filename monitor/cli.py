@@ -187,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
         "daemon on it and show a live terminal view. Ctrl-C stops everything.",
     )
     demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
-    demo.add_argument("--rate", type=float, default=2000.0, help="events per second to generate")
+    demo.add_argument("--rate", type=float, default=1000.0, help="events per second to generate")
     demo.add_argument(
         "--no-view", action="store_true", help="print log lines instead of the live view"
     )

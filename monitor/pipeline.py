@@ -123,8 +123,11 @@ class Pipeline:
             consumed[record.topic] = consumed.get(record.topic, 0) + 1
         for topic, count in consumed.items():
             metrics.records_consumed.labels(topic).inc(count)
+        written: dict[str, int] = {}
         for output in outputs:
-            metrics.outputs.labels(output.topic).inc()
+            written[output.topic] = written.get(output.topic, 0) + 1
+        for topic, count in written.items():
+            metrics.outputs.labels(topic).inc(count)
         self._update_pending()
         metrics.batch_records.observe(len(records))
         metrics.batch_seconds.observe(time.perf_counter() - started)
@@ -154,8 +157,11 @@ class Pipeline:
 
     def _labelled(self, task: TaskState, labels: list[Event]) -> list[OutputRecord]:
         metrics = self.metrics
+        per_model: dict[str, int] = {}
         for label in labels:
-            metrics.labels.labels(label.model).inc()
+            per_model[label.model] = per_model.get(label.model, 0) + 1
+        for model, count in per_model.items():
+            metrics.labels.labels(model).inc(count)
         outcome = task.labels.add_labels(labels)
         for model, count in outcome.matched.items():
             metrics.labels_matched.labels(model).inc(count)

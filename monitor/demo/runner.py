@@ -10,8 +10,10 @@ alert reader and finally the broker, and joins every thread it started.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
+import secrets
 import shutil
 import signal
 import sys
@@ -34,6 +36,7 @@ from monitor.broker import EmbeddedBroker
 from monitor.config import Config
 from monitor.daemon import Daemon
 from monitor.demo.feed import AlertCollector, TrafficFeed
+from monitor.demo.receiver import WebhookReceiver
 from monitor.demo.reference import build_demo_profile
 from monitor.demo.traffic import DEMO_FEATURES, TrafficGenerator, demo_drifts
 from monitor.demo.view import (
@@ -62,13 +65,23 @@ DRIFT_SUMMARY = (
 )
 
 
-def demo_config(bootstrap: str, profile: Path | None = None) -> Config:
-    """The packaged ``demo.yaml`` with the embedded broker's address (and a profile)."""
+def demo_config(
+    bootstrap: str, profile: Path | None = None, webhook: tuple[str, str] | None = None
+) -> Config:
+    """The packaged ``demo.yaml`` with the embedded broker's address, and optionally a
+    profile and a webhook sink ``(url, whsec_ secret)`` every alert is routed to."""
     text = resources.files("monitor.demo").joinpath("demo.yaml").read_text(encoding="utf-8")
     data: dict[str, Any] = yaml.safe_load(text)
     data["kafka"]["bootstrap_servers"] = [bootstrap]
     if profile is not None:
         data["models"]["credit-risk"]["reference"] = {"profile": str(profile)}
+    if webhook is not None:
+        url, secret = webhook
+        data["alerts"] = {
+            "sinks": {"incidents": {"type": "webhook", "url": url, "secret": secret}},
+            "routes": [{"sinks": ["incidents"]}],
+            "delivery": {"backoff_max_seconds": 5},
+        }
     return Config.model_validate(data)
 
 
@@ -153,16 +166,25 @@ def _run_with_broker(
     broker: EmbeddedBroker, duration: float | None, view: bool, rate: float, console: Console
 ) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="driftd-demo-"))
+    key = secrets.token_bytes(24)
+    receiver = WebhookReceiver(key).start()
     try:
         profile = build_demo_profile(workdir / "credit-risk.profile.json")
-        config = demo_config(broker.bootstrap, profile)
-        return _run_configured(config, duration, view, rate, console)
+        secret = "whsec_" + base64.b64encode(key).decode()
+        config = demo_config(broker.bootstrap, profile, (receiver.url, secret))
+        return _run_configured(config, duration, view, rate, console, receiver)
     finally:
+        receiver.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _run_configured(
-    config: Config, duration: float | None, view: bool, rate: float, console: Console
+    config: Config,
+    duration: float | None,
+    view: bool,
+    rate: float,
+    console: Console,
+    receiver: WebhookReceiver | None = None,
 ) -> int:
     if view:
         _configure_view_logging()
@@ -184,6 +206,7 @@ def _run_configured(
         events_per_second=rate,
     )
     runner = _Demo(config, generator, rate, drift_start, drift_after)
+    runner.receiver = receiver
     try:
         runner.start()
         runner.show(duration, view, console)
@@ -218,6 +241,7 @@ class _Demo:
         self.feed: TrafficFeed | None = None
         self.alerts = AlertCollector(config)
         self.reader: DaemonStatsReader | None = None
+        self.receiver: WebhookReceiver | None = None
 
     def start(self) -> None:
         self.started = time.monotonic()
@@ -281,6 +305,8 @@ class _Demo:
             alerts=self.alerts.alerts(),
             alerts_total=self.alerts.total,
             where=where,
+            delivered=self.receiver.received if self.receiver is not None else 0,
+            bad_signatures=self.receiver.bad_signatures if self.receiver is not None else 0,
         )
 
     def _drift_text(self) -> str:

@@ -39,6 +39,9 @@ class DaemonStats:
     checkpoints: int = 0
     assigned_partitions: int = 0
     ready: bool = False
+    decisions: dict[str, int] = field(default_factory=dict)  # approved / review / blocked
+    error_rate: float | None = None  # the error detector's current estimate
+    deliveries: dict[str, int] = field(default_factory=dict)  # outcome -> count
 
     @property
     def dead_letters_total(self) -> int:
@@ -74,7 +77,26 @@ class DaemonStatsReader:
             reason = labels.get("reason", "?")
             dead_letters[reason] = dead_letters.get(reason, 0) + int(value)
         events = total("driftd_events_total")
+        decisions: dict[str, int] = {}
+        for labels, value in samples.get("driftd_decisions_total", []):
+            outcome = labels.get("outcome", "?")
+            decisions[outcome] = decisions.get(outcome, 0) + int(value)
+        deliveries: dict[str, int] = {}
+        for labels, value in samples.get("driftd_alert_deliveries_total", []):
+            outcome = labels.get("outcome", "?")
+            deliveries[outcome] = deliveries.get(outcome, 0) + int(value)
+        error_rate = next(
+            (
+                v
+                for lab, v in samples.get("driftd_concept_signal_estimate", [])
+                if lab.get("signal") == "error"
+            ),
+            None,
+        )
         return DaemonStats(
+            decisions=decisions,
+            deliveries=deliveries,
+            error_rate=error_rate,
             events=int(events),
             events_per_second=self._rate(events),
             records_consumed=int(total("driftd_records_consumed_total")),
@@ -116,6 +138,8 @@ class DemoStatus:
     alerts: Sequence[dict[str, Any]] = ()  # newest first
     alerts_total: int = 0
     where: str = ""  # broker and metrics addresses
+    delivered: int = 0  # alerts the local webhook receiver accepted
+    bad_signatures: int = 0
 
 
 def status_line(status: DemoStatus) -> str:
@@ -127,7 +151,9 @@ def status_line(status: DemoStatus) -> str:
         f"rate={d.events_per_second:.0f}/s consumed={d.records_consumed} labels={d.labels} "
         f"dead_letters={d.dead_letters_total} ({reasons or 'none'}) "
         f"join_pending={d.join_pending} lag={d.lag} checkpoints={d.checkpoints} "
-        f"ready={'yes' if d.ready else 'no'} alerts={status.alerts_total} drift={status.drift!r}"
+        f"ready={'yes' if d.ready else 'no'} alerts={status.alerts_total} "
+        f"review={d.decisions.get('review', 0)} blocked={d.decisions.get('blocked', 0)} "
+        f"delivered={status.delivered} drift={status.drift!r}"
     )
 
 
@@ -175,10 +201,23 @@ def render(status: DemoStatus) -> RenderableType:
         dead.add_row(reason, f"{count:,}")
     if not d.dead_letters:
         dead.add_row(Text("none yet", "dim"), "")
+    decided = d.decisions
+    gate = _pairs(
+        "Guardrails, labels, delivery",
+        [
+            ("approved", f"{decided.get('approved', 0):,}"),
+            ("sent to review", f"{decided.get('review', 0):,}"),
+            ("blocked", f"{decided.get('blocked', 0):,}"),
+            ("error rate (labels)", "-" if d.error_rate is None else f"{d.error_rate:.1%}"),
+            ("webhook deliveries", f"{status.delivered:,}"),
+            ("bad signatures", _warn_if(status.bad_signatures)),
+            ("delivery retries", f"{d.deliveries.get('retried', 0):,}"),
+        ],
+    )
     top = Table.grid(expand=True, padding=(0, 2))
-    for _ in range(3):
+    for _ in range(4):
         top.add_column(ratio=1)
-    top.add_row(traffic, daemon, dead)
+    top.add_row(traffic, daemon, gate, dead)
     drift = Panel(
         _drift_and_alerts(status),
         title="Drift & alerts",
