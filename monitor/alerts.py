@@ -95,9 +95,39 @@ def summarize(alert: dict[str, Any]) -> str:
         stat = alert.get("statistic")
         value = f"{alert.get('test')}={stat:.3g}" if isinstance(stat, float) else alert.get("test")
         what = f"Data drift on {model}/{where} ({value})"
+    elif kind == "concept_drift":
+        what = _concept_summary(alert, model)
+    elif kind == "guardrail":
+        what = f"Guardrail {alert.get('rule')} on {model}"
+        if isinstance(alert.get("value"), float):
+            what += f" ({alert.get('statistic')}={alert['value']:.3g})"
     else:
         what = str(alert.get("summary") or f"{kind} on {model}")
     return what if status == "firing" else f"Resolved: {what}"
+
+
+def _concept_summary(alert: dict[str, Any], model: str) -> str:
+    before, after = alert.get("mean_before"), alert.get("mean_after")
+    test = alert.get("test")
+    if alert.get("signal") == "error":
+        what = f"Concept drift on {model}: error"
+        if isinstance(before, float) and isinstance(after, float):
+            what += f" {before:.1%} -> {after:.1%}"
+    else:
+        what = f"Prediction drift on {model}: mean score"
+        if isinstance(before, float) and isinstance(after, float):
+            what += f" {before:.3g} -> {after:.3g}"
+    return f"{what} ({test})"
+
+
+def event_time(alert: dict[str, Any]) -> float | None:
+    """When, in event time, an alert's evidence ends: window end, detection, or example."""
+    for section, key in (("window", "end_time"), ("detected_at", "time"), ("example", "ts")):
+        value = (alert.get(section) or {}).get(key)
+        if isinstance(value, int | float):
+            return float(value)
+    value = alert.get("last_detection_time")
+    return float(value) if isinstance(value, int | float) else None
 
 
 def alert_record(body: dict[str, Any], topic: str) -> OutputRecord:

@@ -20,7 +20,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from monitor.alerts import summarize
+from monitor.alerts import event_time, summarize
 
 # (column title, alert keys to try in turn): alerts are shown with whichever key they use.
 ALERT_COLUMNS = ("window end", "status", "severity", "kind", "summary")
@@ -244,8 +244,8 @@ def _drift_and_alerts(status: DemoStatus) -> RenderableType:
 
 def alert_row(alert: dict[str, Any]) -> list[str]:
     """The cells of one alert as written to the alerts topic."""
-    end = (alert.get("window") or {}).get("end_time")
-    when = time.strftime("%H:%M:%S", time.localtime(end)) if isinstance(end, int | float) else ""
+    end = event_time(alert)
+    when = time.strftime("%H:%M:%S", time.localtime(end)) if end is not None else ""
     return [
         when,
         str(alert.get("status", "")),
