@@ -37,6 +37,7 @@ FOLDED = "__rare__"
 MISSING = "__missing__"
 CATEGORY_LIMIT = 10_000
 _EMPTY: dict[str, Any] = {}
+_log = get_logger("driftd.reference")
 
 
 class ReferenceCatalog:
@@ -223,9 +224,19 @@ class ModelMonitoring:
             segment = key[1]
             monitor = DriftMonitor(self.model, self.config, source, self.coders, segment)
             stream = self.streams[key] = Stream(monitor, AlertPolicy(self.config.policy))
+            if monitor.warming_up:
+                _log.info(
+                    "reference_warmup_started",
+                    model=self.model,
+                    segment=segment or None,
+                    events_needed=monitor.warmup_remaining,
+                )
         monitor = stream.monitor
+        was_warming = monitor.warming_up
         late_before = [w.late for w in monitor.windows if isinstance(w, EventTimeTumbling)]
         reports = monitor.add(rows)
+        if was_warming and not monitor.warming_up:
+            _log.info("reference_warmup_complete", model=self.model, segment=key[1] or None)
         self._count_late(monitor, late_before)
         segment = key[1]
         self.metrics.warmup_remaining.labels(self.model, segment).set(monitor.warmup_remaining)
