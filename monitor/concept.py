@@ -175,8 +175,14 @@ class ConceptMonitor:
                 quiet_seconds=self.config.quiet_seconds, last_detection_time=signal.last_detection
             )
         self.metrics.alerts.labels(self.model, "concept_drift", status, body["severity"]).inc()
+        firing = self.metrics.alerts_firing.labels(self.model, "concept_drift")
+        firing.inc() if status == "firing" else firing.dec()
         key = body["dedup_key"].encode()
         return OutputRecord(self.alerts_topic, encode_json(body), key)
+
+    @property
+    def firing(self) -> int:
+        return sum(1 for signal in self.signals.values() if signal.firing)
 
     def snapshot(self) -> dict[str, Any]:
         return {name: signal.snapshot() for name, signal in self.signals.items()}
@@ -185,6 +191,7 @@ class ConceptMonitor:
         for name, signal_state in state.items():
             if name in self.signals:
                 self.signals[name].restore(signal_state)
+        self.metrics.alerts_firing.labels(self.model, "concept_drift").inc(self.firing)
 
 
 def _where(position: Position | None, index: int) -> dict[str, Any]:

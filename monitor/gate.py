@@ -166,6 +166,8 @@ class Gate:
                 "trace_id": trace_id(event.model, event.id),
             }
         self.metrics.alerts.labels(self.model, "guardrail", status, "warning").inc()
+        firing = self.metrics.alerts_firing.labels(self.model, "guardrail")
+        firing.inc() if status == "firing" else firing.dec()
         return OutputRecord(self.topics.alerts, encode_json(body), body["dedup_key"].encode())
 
     def snapshot(self) -> dict[str, Any]:
@@ -178,3 +180,4 @@ class Gate:
         if self.guardrails is not None and state["guardrails"] is not None:
             self.guardrails.restore(state["guardrails"])
         self.last_hit = dict(state["last_hit"])
+        self.metrics.alerts_firing.labels(self.model, "guardrail").inc(len(self.last_hit))

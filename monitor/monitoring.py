@@ -287,6 +287,15 @@ class ModelMonitoring:
             outputs.append(alert_record(body, self.alerts_topic))
         return outputs
 
+    def release(self) -> None:
+        """The task moves away: its firing alerts are no longer this member's to report."""
+        for stream in self.streams.values():
+            for key in stream.policy.firing:
+                kind = "dataset_drift" if key.startswith(DATASET) else "data_drift"
+                self.metrics.alerts_firing.labels(self.model, kind).dec()
+        self.metrics.alerts_firing.labels(self.model, "concept_drift").dec(self.concept.firing)
+        self.metrics.alerts_firing.labels(self.model, "guardrail").dec(len(self.gate.last_hit))
+
     # -- state ------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         return {

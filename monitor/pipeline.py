@@ -102,7 +102,10 @@ class Pipeline:
         self._update_pending()
 
     def drop(self, partition: int) -> None:
-        self.tasks.pop(partition, None)
+        task = self.tasks.pop(partition, None)
+        if task is not None:
+            for monitoring in task.models.values():
+                monitoring.release()
         self._update_pending()
 
     # -- processing -----------------------------------------------------------------
