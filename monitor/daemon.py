@@ -334,7 +334,6 @@ class Daemon:
         self._owned -= tasks
         self._to_restore -= tasks
         self._dirty -= tasks
-        self.metrics.assigned_partitions.set(len(self._owned | self._to_restore))
 
     def accept_tasks(self, assigned: set[TopicPartition]) -> None:
         self._assigned_once = True
@@ -343,7 +342,7 @@ class Daemon:
         self._to_restore |= new
         # Nothing is fetched for a task until its state is restored and it has seeked.
         self.consumer.pause(*[tp for tp in assigned if tp.partition in new])
-        self.metrics.assigned_partitions.set(len(tasks))
+        self.metrics.assigned_partitions.set(len(assigned))
         self.log.info("partitions_assigned", tasks=sorted(tasks))
 
     def _restore_tasks(self) -> None:
@@ -425,6 +424,7 @@ class Daemon:
     def _probe(self) -> None:
         self._next_probe = time.monotonic() + PROBE_INTERVAL_S
         assignment = list(self.consumer.assignment())
+        self.metrics.assigned_partitions.set(len(assignment))
         try:
             ends = self.consumer.end_offsets(assignment, timeout_ms=1500) if assignment else {}
             if not assignment:

@@ -69,6 +69,8 @@ class LabelJoin:
         self.matched_until = float("-inf")  # newest decision time among matched labels
         self._heap: list[tuple[float, int, str, Labelled]] = []
         self._seq = itertools.count()
+        # Early labels whose decision has just arrived, matched at the next add_labels.
+        self._found: list[tuple[Event, Decision]] = []
 
     def __len__(self) -> int:
         return len(self.decisions) + len(self.early)
@@ -80,23 +82,33 @@ class LabelJoin:
             if predicted is None:
                 continue
             key = (event.model, event.id)
-            self.decisions[key] = Decision(event.ts, predicted, event.partition, event.offset)
-            self.decisions.move_to_end(key)
+            decision = Decision(event.ts, predicted, event.partition, event.offset)
             self.watermark = max(self.watermark, event.ts)
+            early = self.early.pop(key, None)
+            if early is not None:
+                self._found.append((early, decision))
+                continue
+            self.decisions[key] = decision
+            self.decisions.move_to_end(key)
         self._expire()
+
+    @property
+    def has_work(self) -> bool:
+        """Matches or releases are waiting even without new labels."""
+        return bool(self._found or self._heap)
 
     def add_labels(self, labels: list[Event]) -> LabelOutcome:
         outcome = LabelOutcome({}, {}, {}, 0)
+        found, self._found = self._found, []
+        for label, decision in found:
+            self._match(label, decision, outcome)
         for label in labels:
             key = (label.model, label.id)
-            decision = self.decisions.pop(key, None)
-            if decision is None:
+            waiting = self.decisions.pop(key, None)
+            if waiting is None:
                 self.early[key] = label
                 continue
-            self._match(label, decision, outcome)
-        # Early labels whose decision has arrived since.
-        for key in [k for k in self.early if k in self.decisions]:
-            self._match(self.early.pop(key), self.decisions.pop(key), outcome)
+            self._match(label, waiting, outcome)
         self._expire(outcome)
         self._release(outcome)
         return outcome

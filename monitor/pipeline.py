@@ -153,7 +153,7 @@ class Pipeline:
         waiting = [e for e in ready if e.model in task.waits_for_labels]
         if waiting:
             task.labels.add_decisions(waiting)
-        if labels:
+        if labels or task.labels.has_work:
             outputs.extend(self._labelled(task, labels))
         self.metrics.label_join_pending.set(sum(len(t.labels) for t in self.tasks.values()))
         return outputs

@@ -1,0 +1,61 @@
+"""The label join: matching in any order, event-time release, bounds."""
+
+from __future__ import annotations
+
+from monitor.events import Event
+from monitor.labels import LabelJoin
+
+
+def decision(i: int, score: float = 0.9) -> Event:
+    return Event("m", f"e{i}", 1000.0 + i, None, {"x": 1.0}, {"score": score}, None, "d", 0, i)
+
+
+def label(i: int, value: float) -> Event:
+    return Event("m", f"e{i}", 1000.0 + i + 5, None, None, None, value, "l", 0, i)
+
+
+def join(**overrides: object) -> LabelJoin:
+    options: dict = {
+        "ttl_seconds": 1000.0,
+        "max_pending": 100,
+        "reorder_seconds": 0.0,  # type: ignore[type-arg]
+        "regression": set(),
+        "thresholds": {},
+    }
+    return LabelJoin(**{**options, **overrides})  # type: ignore[arg-type]
+
+
+def test_labels_before_their_decisions_match_when_the_decisions_come() -> None:
+    labels = join()
+    assert labels.add_labels([label(1, 1.0), label(2, 0.0)]).matched == {}
+    labels.add_decisions([decision(1), decision(2)])
+    assert labels.has_work
+    outcome = labels.add_labels([])  # no new label needed
+    assert outcome.matched == {"m": 2}
+    assert [item.error for item in outcome.released["m"]] == [0.0, 1.0]  # score 0.9 -> label 1
+
+
+def test_errors_are_released_in_decision_time_order() -> None:
+    labels = join(reorder_seconds=10.0)
+    labels.add_decisions([decision(i) for i in range(30)])
+    outcome = labels.add_labels([label(i, 1.0) for i in (25, 3, 17, 8, 29, 0)])
+    released = [item.ts for item in outcome.released.get("m", [])]
+    assert released == sorted(released) and released[-1] <= 1029 - 10
+
+
+def test_unknown_and_expired_labels_are_counted() -> None:
+    labels = join(ttl_seconds=10.0, reorder_seconds=1.0)
+    labels.add_decisions([decision(0)])
+    labels.add_decisions([decision(50)])  # e0 expires: older than the TTL
+    counted: dict[tuple[str, str], int] = {}
+    for batch in ([label(0, 1.0), label(999, 1.0)], []):
+        for key, count in labels.add_labels(batch).unmatched.items():
+            counted[key] = counted.get(key, 0) + count
+        labels.add_decisions([decision(2000)])
+    assert counted == {("m", "expired"): 1, ("m", "unknown"): 1}
+
+
+def test_pending_decisions_are_bounded() -> None:
+    labels = join(max_pending=10)
+    labels.add_decisions([decision(i) for i in range(1000)])
+    assert len(labels.decisions) == 10
