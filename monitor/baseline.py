@@ -47,7 +47,8 @@ from rich.progress import (
 )
 
 from monitor.errors import ProfileError
-from monitor.profile import Kind, Profile, ProfileBuilder
+from monitor.profile import Kind, Profile
+from monitor.profile_builder import ProfileBuilder
 
 SUFFIXES = {
     ".csv": "csv",

@@ -21,7 +21,6 @@ from monitor.profile import (
     CategoricalProfile,
     NumericProfile,
     Profile,
-    ProfileBuilder,
     ProfileMismatchError,
     check_profile,
     content_hash,
@@ -29,6 +28,7 @@ from monitor.profile import (
     profile_to_dict,
     save_profile,
 )
+from monitor.profile_builder import ProfileBuilder
 
 CREATED = "2026-01-01T00:00:00Z"
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from monitor.demo.traffic import DEMO_FEATURES, TrafficGenerator
-from monitor.profile import Kind, ProfileBuilder, save_profile
+from monitor.profile import Kind, save_profile
+from monitor.profile_builder import ProfileBuilder
 
 TRAINING_ROWS = 50_000
 TRAINING_SEED = 1  # the live traffic uses another seed: same distributions, other draws
