@@ -14,7 +14,7 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.coordinator.assignors.range import RangePartitionAssignor
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from kafka.net.sasl.oauth import AbstractTokenProvider
 
 from monitor.config import Config, KafkaConfig
@@ -109,6 +109,9 @@ def make_producer(cfg: KafkaConfig) -> KafkaProducer:
         raise KafkaIOError(f"cannot create Kafka producer: {exc}") from exc
 
 
+FLUSH_STEP_SECONDS = 1.0
+
+
 class KafkaSink:
     """Writes output records; ``flush`` returns only when every one is acknowledged.
 
@@ -146,10 +149,20 @@ class KafkaSink:
         futures, self._futures = self._futures, []
         if not futures:
             return
-        try:
-            self.producer.flush(timeout=self.timeout_seconds)
-        except KafkaError as exc:
-            raise DeliveryError(f"flush failed: {exc}") from exc
+        # kafka-python's flush(timeout) waits up to ``timeout`` for *each* pending batch:
+        # with the broker unreachable one call blocked for a multiple of the delivery
+        # timeout. Short calls up to one deadline bound the whole wait by it.
+        deadline = time.monotonic() + self.timeout_seconds
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                self.producer.flush(timeout=max(0.0, min(remaining, FLUSH_STEP_SECONDS)))
+                break
+            except KafkaTimeoutError as exc:
+                if remaining <= 0:
+                    raise DeliveryError(f"flush failed: {exc}") from exc
+            except KafkaError as exc:
+                raise DeliveryError(f"flush failed: {exc}") from exc
         for future in futures:
             if not future.is_done:
                 raise DeliveryError("a record was not acknowledged within the delivery timeout")
