@@ -219,6 +219,9 @@ class InputLimits(StrictModel):
     max_message_bytes: int = Field(1_048_576, ge=64)
     max_id_length: int = Field(256, ge=1)
     max_category_length: int = Field(256, ge=1)
+    # Distinct values remembered per categorical feature; later new values count as
+    # unseen (driftd_category_overflow_total), so cardinality cannot grow memory.
+    max_categories_per_feature: int = Field(10_000, ge=10, le=1_000_000)
     max_future_seconds: float = Field(86_400.0, ge=0)
     min_timestamp: float = Field(946_684_800.0, description="2000-01-01T00:00:00Z")
 

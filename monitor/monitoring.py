@@ -35,7 +35,6 @@ from monitor.windows import EventTimeTumbling
 OTHER = "__other__"
 FOLDED = "__rare__"
 MISSING = "__missing__"
-CATEGORY_LIMIT = 10_000
 _EMPTY: dict[str, Any] = {}
 _log = get_logger("driftd.reference")
 
@@ -132,7 +131,8 @@ class ModelMonitoring:
         features = self.config.features
         self.numeric = [f for f, spec in features.items() if spec.type == "numeric"]
         self.categorical = [f for f, spec in features.items() if spec.type == "categorical"]
-        self.coders = {f: CategoryCoder(CATEGORY_LIMIT) for f in self.categorical}
+        limit = config.limits.max_categories_per_feature
+        self.coders = {f: CategoryCoder(limit) for f in self.categorical}
         self.streams: dict[tuple[str, str], Stream] = {}
         self._segment_values: set[str] = set()
         self.concept = ConceptMonitor(model, self.config, self.alerts_topic, metrics)
