@@ -100,6 +100,10 @@ class Reasons:
     MISSING_PART = "missing_part"
     JOIN_EXPIRED = "join_expired"
 
+    @classmethod
+    def all(cls) -> list[str]:
+        return [value for name, value in vars(cls).items() if name.isupper()]
+
 
 def parse_timestamp(value: float | str | None, fallback_ms: int) -> float:
     """Event time in epoch seconds; a message without ``ts`` takes the Kafka record time."""

@@ -83,6 +83,11 @@ class Pipeline:
         self.tasks: dict[int, TaskState] = {}
         self._dead_letter_topic = config.topics.dead_letter
         self._labels_topic = config.topics.labels
+        # Every (input topic, reason) series exists from the start at 0, so that rate()
+        # and increase() in alert rules also see a first dead letter.
+        for topic in config.topics.inputs:
+            for reason in Reasons.all():
+                metrics.dead_letters.labels(topic, reason)
 
     # -- task state -----------------------------------------------------------------
     def task(self, partition: int) -> TaskState:

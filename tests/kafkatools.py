@@ -167,6 +167,19 @@ class DaemonProcess:
                     return float(sample.value)
         return None
 
+    def metric_total(self, name: str) -> float:
+        """The sum of every sample of ``name`` (over all its label values)."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        status, body = self.http("/metrics")
+        assert status == 200
+        return sum(
+            float(sample.value)
+            for family in text_string_to_metric_families(body)
+            for sample in family.samples
+            if sample.name == name
+        )
+
     def wait_ready(self, timeout_s: float = 60.0) -> None:
         self.wait_for(lambda: self._probe_ok("/readyz"), timeout_s, "ready")
 

@@ -160,7 +160,9 @@ def test_split_events_join_exactly_once_and_malformed_go_to_dead_letters(setup) 
         assert daemon.metric("driftd_join_pending") == 0
         status, _ = daemon.http("/healthz")
         assert status == 200
-        daemon.wait_for(lambda: daemon.metric("driftd_dead_letters_total") is not None, 10, "dlq")
+        daemon.wait_for(
+            lambda: daemon.metric_total("driftd_dead_letters_total") == 60, 10, "dead letters"
+        )
 
     joined = decode_values(read_all(setup["bootstrap"], setup["joined"]))
     ids = [event["id"] for event in joined]
