@@ -169,6 +169,11 @@ class Decoder:
                 reason = Reasons.NON_FINITE if _mentions_nan(value) else Reasons.INVALID_JSON
                 rejected.append(Rejected(reason, str(exc), record))
                 continue
+            except RecursionError:
+                # msgspec recurses into nested values (even of unknown keys it skips): a
+                # message nested ~1000 deep must not fail the whole batch.
+                rejected.append(Rejected(Reasons.INVALID_JSON, "JSON nested too deeply", record))
+                continue
             problem = self._check_envelope(raw, record)
             if problem is not None:
                 rejected.append(Rejected(problem[0], problem[1], record))

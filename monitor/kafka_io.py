@@ -104,6 +104,15 @@ def make_producer(cfg: KafkaConfig) -> KafkaProducer:
                 int(p.delivery_timeout_seconds * 1000), p.linger_ms + p.request_timeout_ms + 1
             ),
             max_block_ms=int(p.delivery_timeout_seconds * 1000),
+            # kafka-python 3's idempotent producer (its default) never recovers once a
+            # batch that was already retried expires: it drops its producer id, the
+            # InitProducerId request fails while the broker is away and is never retried,
+            # and every later send waits forever. driftd is at-least-once anyway (a failed
+            # flush rewinds to the last checkpoint); one request in flight per connection
+            # keeps each partition in order, so an older checkpoint never lands after a
+            # newer one.
+            enable_idempotence=False,
+            max_in_flight_requests_per_connection=1,
         )
     except KafkaError as exc:
         raise KafkaIOError(f"cannot create Kafka producer: {exc}") from exc
