@@ -168,7 +168,7 @@ class ConceptMonitor:
                 mean_after=change.mean_after,
                 change_point=_where(begun, change.change_index),
                 detected_at=_where(detected, change.detected_at),
-                values_seen=signal.detector.n_seen,
+                values_seen=change.detected_at + 1,
             )
         else:
             body.update(

@@ -372,6 +372,19 @@ class Daemon:
             for tp in tps:
                 if tp.topic in offsets:
                     self.consumer.seek(tp, offsets[tp.topic])
+            # A crash between a checkpoint and its commit leaves the group's offsets behind
+            # the state: commit the checkpoint's, or lag tools report that gap until the
+            # task next checkpoints (never, if its partitions stay idle).
+            behind = {
+                tp: OffsetAndMetadata(offsets[tp.topic], "", -1)
+                for tp in tps
+                if tp.topic in offsets and (committed[tp.topic] or 0) < offsets[tp.topic]
+            }
+            if behind:
+                try:
+                    self.consumer.commit(behind)
+                except KafkaError as exc:
+                    self.log.warning("commit_failed", error=str(exc))
             self._last_good[task] = ({tp.topic: self.consumer.position(tp) for tp in tps}, blob)
             self.consumer.resume(*tps)
             self._to_restore.discard(task)

@@ -37,6 +37,10 @@ class ColumnReference:
     @classmethod
     def numeric_from_sample(cls, values: np.ndarray, bins: int = 10) -> ColumnReference:
         finite = np.sort(values[np.isfinite(values)])
+        if finite.size < 2:
+            # An optional column (or the score) absent during warm-up: nothing to test
+            # against, the column stays unmonitored (``usable`` is false).
+            return cls("numeric", int(finite.size), finite)
         binned = dt.PSITest(finite, bins=bins)
         return cls(
             "numeric",
