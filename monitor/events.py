@@ -45,15 +45,26 @@ _DECODER = msgspec.json.Decoder(RawEvent)
 
 
 class SourceRecord(Protocol):
-    """What a source hands the pipeline: kafka-python's ConsumerRecord has these fields."""
+    """What a source hands the pipeline: kafka-python's ConsumerRecord has these fields.
 
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int
-    key: bytes | None
-    value: bytes | None
-    headers: Sequence[tuple[str, bytes | None]]
+    Read-only, so that any record-like object (a named tuple, a frozen dataclass, a test's
+    record with ``value: bytes``) fits.
+    """
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def timestamp(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes | None]]: ...
 
 
 @dataclass(slots=True)
