@@ -41,9 +41,13 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class EmbeddedBroker:
-    def __init__(self, port: int | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, port: int | None = None, host: str = "127.0.0.1", advertised: str | None = None
+    ) -> None:
         self.host = host
         self.port = port or free_port(host)
+        # Where clients are told to connect (host:port); a TLS proxy in front, in the tests.
+        self.advertised = advertised or f"{host}:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = Path(tempfile.gettempdir()) / f"driftd-broker-{self.port}.log"
 
@@ -53,9 +57,17 @@ class EmbeddedBroker:
 
     def start(self, timeout_s: float = 30.0) -> EmbeddedBroker:
         url = f"tcp://{self.host}:{self.port}"
+        advertised = f"tcp://{self.advertised}"
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+            [
+                broker_binary(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                advertised,
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

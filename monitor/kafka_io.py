@@ -89,31 +89,34 @@ def make_consumer(cfg: KafkaConfig, **overrides: Any) -> KafkaConsumer:
         raise KafkaIOError(f"cannot create Kafka consumer: {exc}") from exc
 
 
-def make_producer(cfg: KafkaConfig) -> KafkaProducer:
+def producer_options(cfg: KafkaConfig) -> dict[str, Any]:
     p = cfg.producer
+    return {
+        **client_options(cfg),
+        "acks": "all",
+        "linger_ms": p.linger_ms,
+        "batch_size": p.batch_size,
+        "compression_type": p.compression_type,
+        "request_timeout_ms": p.request_timeout_ms,
+        # kafka-python insists on delivery > linger + request timeouts.
+        "delivery_timeout_ms": max(
+            int(p.delivery_timeout_seconds * 1000), p.linger_ms + p.request_timeout_ms + 1
+        ),
+        "max_block_ms": int(p.delivery_timeout_seconds * 1000),
+        # kafka-python 3's idempotent producer (its default) never recovers once a batch
+        # that was already retried expires: it drops its producer id, the InitProducerId
+        # request fails while the broker is away and is never retried, and every later
+        # send waits forever. driftd is at-least-once anyway (a failed flush rewinds to the
+        # last checkpoint); one request in flight per connection keeps each partition in
+        # order, so an older checkpoint never lands after a newer one.
+        "enable_idempotence": False,
+        "max_in_flight_requests_per_connection": 1,
+    }
+
+
+def make_producer(cfg: KafkaConfig) -> KafkaProducer:
     try:
-        return KafkaProducer(
-            **client_options(cfg),
-            acks="all",
-            linger_ms=p.linger_ms,
-            batch_size=p.batch_size,
-            compression_type=p.compression_type,
-            request_timeout_ms=p.request_timeout_ms,
-            # kafka-python insists on delivery > linger + request timeouts.
-            delivery_timeout_ms=max(
-                int(p.delivery_timeout_seconds * 1000), p.linger_ms + p.request_timeout_ms + 1
-            ),
-            max_block_ms=int(p.delivery_timeout_seconds * 1000),
-            # kafka-python 3's idempotent producer (its default) never recovers once a
-            # batch that was already retried expires: it drops its producer id, the
-            # InitProducerId request fails while the broker is away and is never retried,
-            # and every later send waits forever. driftd is at-least-once anyway (a failed
-            # flush rewinds to the last checkpoint); one request in flight per connection
-            # keeps each partition in order, so an older checkpoint never lands after a
-            # newer one.
-            enable_idempotence=False,
-            max_in_flight_requests_per_connection=1,
-        )
+        return KafkaProducer(**producer_options(cfg))
     except KafkaError as exc:
         raise KafkaIOError(f"cannot create Kafka producer: {exc}") from exc
 

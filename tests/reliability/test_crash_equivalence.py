@@ -134,21 +134,12 @@ def uninterrupted(
     return run
 
 
-# Known batch-dependent field (see test_replay_determinism: a concept alert's values_seen is
-# counted at the end of the batch, not at the detection). Remove once concept.py is fixed.
-BATCH_DEPENDENT = ("values_seen",)
-
-
-def comparable(alert: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in alert.items() if k not in BATCH_DEPENDENT}
-
-
 def assert_same_outcome(run: Run, reference: Run, stream: Input) -> None:
     # The same alerts (each once, whatever duplicates a replay produced).
     assert {signature(a) for a in run.alerts} == {signature(a) for a in reference.alerts}
     # The last alert of every key carries the same statistics as in the reference.
-    last = {a["dedup_key"]: comparable(a) for a in run.alerts}
-    last_ref = {a["dedup_key"]: comparable(a) for a in reference.alerts}
+    last = {a["dedup_key"]: a for a in run.alerts}
+    last_ref = {a["dedup_key"]: a for a in reference.alerts}
     assert last.keys() == last_ref.keys()
     for key, alert in last.items():
         differing = {
@@ -225,7 +216,7 @@ def test_kill_9_at_random_points_ends_like_an_uninterrupted_run(
     for alert in run.alerts:
         key = signature(alert)
         if key in seen:
-            assert comparable(alert) == comparable(seen[key]), "a re-sent alert differs"
+            assert alert == seen[key], "a re-sent alert differs"
             duplicates.append(alert)
         seen[key] = alert
     replay_span = CHECKPOINT_RECORDS + MAX_POLL_RECORDS
