@@ -49,7 +49,7 @@ def produce(bootstrap: str, messages: Iterable[tuple[str, bytes | None, bytes | 
         for topic, key, value in messages:
             futures.append(producer.send(topic, key=key, value=value))
             count += 1
-        producer.flush(60)
+        producer.flush(180)
         for future in futures:
             future.get(30)
     finally:

@@ -69,7 +69,7 @@ def test_kill_9_mid_delivery_then_restart_loses_nothing(
     produce_alerts(config, alerts)
     first = start_notifier(config_path, log_path)
     try:
-        receiver.wait_for(lambda: len(receiver.requests) >= 8, 30, "deliveries under way")
+        receiver.wait_for(lambda: len(receiver.requests) >= 8, 60, "deliveries under way")
         first.send_signal(signal.SIGKILL)
         assert first.wait(10) == -signal.SIGKILL
         before_restart = len(receiver.requests)
