@@ -27,6 +27,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_notify(args: argparse.Namespace) -> int:
     from monitor import logs
+    from monitor.codecs import check_codecs
     from monitor.config_loader import load_config
     from monitor.notify.service import run_notifier
 
@@ -35,12 +36,14 @@ def _cmd_notify(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    check_codecs()
     log_cfg = config.logging
     logs.configure(log_cfg.level, args.log_format or log_cfg.format, log_cfg.log_feature_values)
     return run_notifier(config, port=args.port)
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
+    from monitor.codecs import CODECS, missing_codecs
     from monitor.config_loader import load_config
 
     try:
@@ -50,10 +53,21 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
+    # The file is fine, but this installation could not read compressed topics with it.
+    missing = missing_codecs()
+    if missing:
+        print(f"{len(missing)} problem(s):", file=sys.stderr)
+        for codec in missing:
+            print(
+                f"  compression codec {codec.name} is not installed (package {codec.package}): "
+                "topics compressed with it cannot be read",
+                file=sys.stderr,
+            )
+        return 1
     features = sum(len(m.features) for m in config.models.values())
     print(
         f"{args.file}: OK ({len(config.models)} model(s), {features} feature(s), "
-        f"inputs {', '.join(config.topics.inputs)})"
+        f"inputs {', '.join(config.topics.inputs)}; codecs {', '.join(c.name for c in CODECS)})"
     )
     return 0
 
