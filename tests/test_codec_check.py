@@ -1,8 +1,8 @@
 """A missing compression codec stops the start with a clear message, never a traceback.
 
-Each case runs driftd in a subprocess whose import system refuses the codec's module (as
+The subprocess cases run driftd with an import system that refuses the codec's module (as
 on an installation without the package), so kafka-python finds it missing the way it
-would in production.
+would in production; the in-process case sets what kafka-python's codec module holds then.
 """
 
 from __future__ import annotations
@@ -11,7 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import kafka.codec
 import pytest
+
+from monitor import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "config" / "example.yaml"
@@ -59,10 +62,23 @@ def test_check_config_reports_the_codecs_and_their_packages() -> None:
     ]
 
 
-def test_check_config_lists_every_codec_when_all_are_present() -> None:
-    result = driftd_without("nothing-blocked", "check-config", str(EXAMPLE))
-    assert result.returncode == 0, result.stderr
-    assert "codecs gzip, snappy, lz4, zstd" in result.stdout
+def test_check_config_lists_every_codec_when_all_are_present(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert cli.main(["check-config", str(EXAMPLE)]) == 0
+    assert "codecs gzip, snappy, lz4, zstd" in capsys.readouterr().out
+
+
+def test_the_daemon_does_not_start_without_a_codec(tmp_path: Path) -> None:
+    # An unreachable broker: the check must come before any connection is tried.
+    config = tmp_path / "driftd.yaml"
+    config.write_text(EXAMPLE.read_text(encoding="utf-8").replace("localhost:9092", "127.0.0.1:9"))
+    result = driftd_without("lz4", "run", "-c", str(config), "--log-format", "json")
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "Traceback" not in output
+    assert "compression codec(s) missing: lz4 (package lz4)" in output
+    assert "pip install lz4" in output
 
 
 NOTIFY_CONFIG = """
@@ -79,19 +95,14 @@ models: {m: {features: {x: {type: numeric}}}}
 """
 
 
-@pytest.mark.parametrize("command", ["run", "notify"])
-def test_the_daemon_does_not_start_without_a_codec(command: str, tmp_path: Path) -> None:
-    # An unreachable broker: the check must come before any connection is tried.
+def test_the_notifier_does_not_start_without_a_codec(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # What kafka-python's codec module holds when `import zstandard` failed.
+    monkeypatch.setattr(kafka.codec, "zstd", None)
     config = tmp_path / "driftd.yaml"
-    if command == "run":
-        config.write_text(
-            EXAMPLE.read_text(encoding="utf-8").replace("localhost:9092", "127.0.0.1:9")
-        )
-    else:
-        config.write_text(NOTIFY_CONFIG)
-    result = driftd_without("lz4", command, "-c", str(config), "--log-format", "json")
-    output = result.stdout + result.stderr
-    assert result.returncode == 1, output
-    assert "Traceback" not in output
-    assert "compression codec(s) missing: lz4 (package lz4)" in output
-    assert "pip install lz4" in output
+    config.write_text(NOTIFY_CONFIG)
+    assert cli.main(["notify", "-c", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("driftd: compression codec(s) missing: zstd (package zstandard).")
+    assert "pip install zstandard" in err
