@@ -45,7 +45,7 @@ def test_traffic_reaches_every_input_topic(broker: EmbeddedBroker, tmp_path: Pat
         [sys.executable, "-m", "monitor", "traffic", "-c", str(config_path), *options],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=180,
         cwd=ROOT,
         check=False,
     )

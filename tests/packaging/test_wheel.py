@@ -127,19 +127,19 @@ def test_the_wheel_installs_into_a_fresh_environment_and_runs(tmp_path: Path) ->
 
     # A fresh environment: no pip of its own, nothing but what the wheel pulls in.
     venv = tmp_path / "venv"
-    run(sys.executable, "-m", "venv", "--without-pip", venv, cwd=tmp_path, timeout=60)
+    run(sys.executable, "-m", "venv", "--without-pip", venv, cwd=tmp_path, timeout=120)
     python = venv / "bin" / "python"
     # --no-compile: byte-compiling ~500 MB of dependencies would double the install time.
     run(
         sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-compile",
         wheel, cwd=tmp_path, timeout=400,
     )  # fmt: skip
-    where = run(python, "-c", "import monitor; print(monitor.__file__)", cwd=tmp_path, timeout=60)
+    where = run(python, "-c", "import monitor; print(monitor.__file__)", cwd=tmp_path, timeout=120)
     assert Path(where.stdout.strip()).is_relative_to(venv)
     driftd = venv / "bin" / "driftd"
-    version = run(driftd, "--version", cwd=tmp_path, timeout=60)
+    version = run(driftd, "--version", cwd=tmp_path, timeout=120)
     assert version.stdout.strip() == f"driftd {__version__}"
     for config in (ROOT / "config" / "example.yaml", ROOT / "deploy" / "driftd.yaml"):
-        checked = run(driftd, "check-config", config, cwd=tmp_path, timeout=60)
+        checked = run(driftd, "check-config", config, cwd=tmp_path, timeout=120)
         assert checked.stdout.startswith(f"{config}: OK ("), checked.stdout
         assert "codecs gzip, snappy, lz4, zstd" in checked.stdout
