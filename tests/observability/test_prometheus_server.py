@@ -214,7 +214,7 @@ def test_prometheus_scrapes_the_counters_and_drift_gauges(
             targets = prometheus.get("/api/v1/targets")["activeTargets"]
             return [t["health"] for t in targets] == ["up"] or targets
 
-        wait_until(target_up, 20, "the driftd target up", log)
+        wait_until(target_up, 30, "the driftd target up", log)
         produce(broker.bootstrap, messages)
         job = '{job="driftd"}'
         labels = f'{{job="driftd", model="{MODEL}", window="tumbling-{WINDOW}", test="ks"}}'
@@ -243,7 +243,7 @@ def test_prometheus_scrapes_the_counters_and_drift_gauges(
             last.update(observed())
             return last["windows"] == 2 or last
 
-        wait_until(windows_scraped, 30, "both windows in Prometheus", log)
+        wait_until(windows_scraped, 60, "both windows in Prometheus", log)
         # Both windows closed before this scrape; the counters are final once the
         # dead letters are in too (they are counted in the same batches).
         wait_until(
