@@ -27,6 +27,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_notify(args: argparse.Namespace) -> int:
     from monitor import logs
+    from monitor.codecs import check_codecs
     from monitor.config_loader import load_config
     from monitor.notify.service import run_notifier
 
@@ -35,12 +36,14 @@ def _cmd_notify(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    check_codecs()
     log_cfg = config.logging
     logs.configure(log_cfg.level, args.log_format or log_cfg.format, log_cfg.log_feature_values)
     return run_notifier(config, port=args.port)
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
+    from monitor.codecs import CODECS, missing_codecs
     from monitor.config_loader import load_config
 
     try:
@@ -50,10 +53,21 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
+    # The file is fine, but this installation could not read compressed topics with it.
+    missing = missing_codecs()
+    if missing:
+        print(f"{len(missing)} problem(s):", file=sys.stderr)
+        for codec in missing:
+            print(
+                f"  compression codec {codec.name} is not installed (package {codec.package}): "
+                "topics compressed with it cannot be read",
+                file=sys.stderr,
+            )
+        return 1
     features = sum(len(m.features) for m in config.models.values())
     print(
         f"{args.file}: OK ({len(config.models)} model(s), {features} feature(s), "
-        f"inputs {', '.join(config.topics.inputs)})"
+        f"inputs {', '.join(config.topics.inputs)}; codecs {', '.join(c.name for c in CODECS)})"
     )
     return 0
 
@@ -62,6 +76,38 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from monitor.demo.runner import run_demo
 
     return run_demo(duration=args.duration, view=not args.no_view, rate=args.rate)
+
+
+def _cmd_traffic(args: argparse.Namespace) -> int:
+    from monitor import logs
+    from monitor.config_loader import load_config
+    from monitor.demo.standalone import run_traffic
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    logs.configure(config.logging.level, args.log_format or config.logging.format)
+    return run_traffic(
+        config,
+        rate=args.rate,
+        duration=args.duration,
+        drift_after=args.drift_after,
+        drift_for=args.drift_for,
+        compression=None if args.compression == "none" else args.compression,
+        out=lambda line: print(line, flush=True),
+    )
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return value
 
 
 def _cmd_baseline(args: argparse.Namespace) -> int:
@@ -192,6 +238,34 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-view", action="store_true", help="print log lines instead of the live view"
     )
     demo.set_defaults(func=_cmd_demo)
+
+    traffic = sub.add_parser(
+        "traffic",
+        help="send the demo's synthetic traffic to a Kafka cluster",
+        description="Send the demo's synthetic credit-risk traffic (split events, labels a "
+        "few seconds late, a few malformed messages, a drift that starts and ends) to the "
+        "input topics of a config's Kafka cluster, until --duration or SIGTERM/SIGINT. The "
+        "topics must exist; the config must declare the model credit-risk.",
+    )
+    traffic.add_argument("-c", "--config", required=True, help="YAML config file")
+    traffic.add_argument("--rate", type=_positive, default=200.0, help="events per second")
+    traffic.add_argument("--duration", type=_positive, help="stop after this many seconds")
+    traffic.add_argument(
+        "--drift-after", type=float, default=300.0, metavar="SECONDS", help="drift start"
+    )
+    traffic.add_argument(
+        "--drift-for", type=float, default=300.0, metavar="SECONDS", help="drift length"
+    )
+    traffic.add_argument(
+        "--compression",
+        choices=["none", "gzip", "snappy", "lz4", "zstd"],
+        default="none",
+        help="compression of the produced batches (the embedded broker needs none)",
+    )
+    traffic.add_argument(
+        "--log-format", choices=["auto", "json", "console"], help="override logging.format"
+    )
+    traffic.set_defaults(func=_cmd_traffic)
 
     baseline = sub.add_parser(
         "baseline",

@@ -23,6 +23,7 @@ from kafka.future import Future
 from prometheus_client import CollectorRegistry
 
 from monitor.checkpoint import CheckpointStore
+from monitor.codecs import check_codecs
 from monitor.config import Config
 from monitor.errors import DeliveryError, DriftdError, KafkaIOError
 from monitor.events import Rejected, SourceRecord
@@ -112,6 +113,9 @@ class Daemon:
 
     def startup(self) -> None:
         cfg = self.config
+        # Before anything connects: a codec missing would otherwise fail on the first
+        # compressed batch, long after the start looked fine.
+        check_codecs()
         if cfg.server.enabled:
             self.server = ProbeServer(
                 cfg.server.host, cfg.server.port, self.metrics.registry, self.health

@@ -44,6 +44,7 @@ class TrafficFeed(threading.Thread):
         malformed_share: float = 0.005,
         label_delay_seconds: float = 3.0,
         seed: int = 0,
+        compression: str | None = None,
     ) -> None:
         super().__init__(name="driftd-demo-feed", daemon=True)
         topics = config.topics
@@ -74,7 +75,9 @@ class TrafficFeed(threading.Thread):
             acks="all",
             linger_ms=20,
             batch_size=262_144,
-            compression_type=None,  # the embedded broker loses compressed batches
+            # None for the embedded broker, which loses compressed batches; `driftd traffic`
+            # against real Kafka may choose one.
+            compression_type=compression,
             # Room for the oversized messages, which the daemon (not the client) must reject.
             max_request_size=2 * config.limits.max_message_bytes + 65_536,
         )
