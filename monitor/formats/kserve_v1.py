@@ -66,18 +66,14 @@ def prediction_rows(body: dict[str, Any], fmt: FormatConfig) -> list[Row]:
             ):
                 if key in item:
                     row[role] = item[key]
+            if isinstance(row.get("score"), list):
+                row["score"] = _pick(row["score"], index, outputs.score_column)
             if not row:
                 raise FormatError(
                     Reasons.MISSING_TENSOR, f"prediction {index} has no score or label key"
                 )
         elif isinstance(item, list):
-            column = outputs.score_column
-            if column is None or column >= len(item):
-                raise FormatError(
-                    Reasons.SHAPE_MISMATCH,
-                    f"prediction {index} is a list of {len(item)}: set outputs.score_column",
-                )
-            row = {"score": item[column]}
+            row = {"score": _pick(item, index, outputs.score_column)}
         elif isinstance(item, str) or (outputs.label is not None and outputs.score is None):
             row = {"label": item}
         else:
@@ -87,3 +83,13 @@ def prediction_rows(body: dict[str, Any], fmt: FormatConfig) -> list[Row]:
             raise FormatError(Reasons.WRONG_TYPE, f"prediction {index}: the score is not a number")
         rows.append(row)
     return rows
+
+
+def _pick(scores: list[Any], index: int, column: int | None) -> Any:
+    """Class probabilities: the configured column is the score."""
+    if column is None or column >= len(scores):
+        raise FormatError(
+            Reasons.SHAPE_MISMATCH,
+            f"prediction {index} is a list of {len(scores)}: set outputs.score_column",
+        )
+    return scores[column]

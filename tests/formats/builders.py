@@ -151,11 +151,8 @@ class Batch:
         }
 
     def v1_response(self) -> dict[str, Any]:
-        return {
-            "predictions": [
-                {"score": s, "label": lb} for s, lb in zip(self.score, self.label, strict=True)
-            ]
-        }
+        pairs = zip(self.score, self.label, strict=True)
+        return {"predictions": [{"probability": [1 - s, s], "predict": lb} for s, lb in pairs]}
 
 
 def batches(count: int, seed: int, max_rows: int = 4, prefix: str = "req") -> list[Batch]:

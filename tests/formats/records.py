@@ -61,6 +61,4 @@ def native(cfg: Config, records: list[Record]) -> list[Event]:
 
 def essence(events: list[Event]) -> list[tuple[Any, ...]]:
     """What an event means, without where it was read."""
-    return [
-        (e.model, e.id, e.ts, e.version, e.features, e.prediction, e.label) for e in events
-    ]
+    return [(e.model, e.id, e.ts, e.version, e.features, e.prediction, e.label) for e in events]

@@ -101,7 +101,8 @@ formats: {requests: {type: open_inference}}
     item = batches(1, seed=4)[0]
     named = {**item.v2_request_columns(), "model_name": "credit-risk"}
     events, rejected, _ = decode(
-        cfg, [Record("requests", _json(named)), Record("requests", _json(item.v2_request_columns()))]
+        cfg,
+        [Record("requests", _json(named)), Record("requests", _json(item.v2_request_columns()))],
     )
     assert len(events) == item.n
     assert [(r.reason, r.record.offset) for r in rejected] == [("unknown_model", 1)]
