@@ -232,7 +232,9 @@ class _ExpiredRecord:
         self.timestamp = int(event.ts * 1000)
         self.key: bytes | None = None
         self.value: bytes | None = encode_json(event_body(event))
-        self.headers: Sequence[tuple[str, bytes | None]] = ()
+        self.headers: Sequence[tuple[str, bytes | None]] = [
+            (name, value.encode()) for name, value in (event.headers or {}).items()
+        ]
 
 
 def _expired_rejection(event: Event, missing: str) -> Rejected:

@@ -24,13 +24,20 @@ TTL = 5.0
 GUARDRAIL = {"name": "uncertain", "kind": "score_band", "low": 0.4, "high": 0.6, "action": "review"}
 
 
-def send(bootstrap: str, messages: list[tuple[str, bytes | None, bytes, list[Any], int]]) -> None:
-    """Uncompressed, with headers and record times, as model servers' producers write."""
+def send(bootstrap: str, messages: list[tuple[Any, ...]]) -> None:
+    """``(topic, key, value, headers, timestamp_ms[, partition])``, uncompressed."""
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     try:
         futures = [
-            producer.send(topic, key=key, value=value, headers=headers, timestamp_ms=ts)
-            for topic, key, value, headers, ts in messages
+            producer.send(
+                topic,
+                key=key,
+                value=value,
+                headers=headers,
+                timestamp_ms=ts,
+                partition=rest[0] if rest else None,
+            )
+            for topic, key, value, headers, ts, *rest in messages
         ]
         producer.flush(60)
         for future in futures:
@@ -39,10 +46,12 @@ def send(bootstrap: str, messages: list[tuple[str, bytes | None, bytes, list[Any
         producer.close()
 
 
-def native_outputs(overrides: dict[str, Any], records: list[Record]) -> dict[str, list[Any]]:
+def native_outputs(overrides: dict[str, Any], records: list[Any]) -> dict[str, list[Any]]:
     """The same traffic as native events through the pipeline in process."""
     config = parse_config(msgspec.json.encode(overrides).decode())
-    outputs = Pipeline(config, Metrics(CollectorRegistry())).process(number(records))
+    if records and isinstance(records[0], Record):
+        records = number(records)
+    outputs = Pipeline(config, Metrics(CollectorRegistry())).process(records)
     by_topic: dict[str, list[Any]] = {}
     for output in outputs:
         by_topic.setdefault(output.topic, []).append(msgspec.json.decode(output.value))
@@ -83,7 +92,8 @@ def run(
     assert done == (len(messages), expect_outputs)
     return {
         name: read_all(broker.bootstrap, topics[name])
-        for name in ("joined", "dead_letter", "review")
+        for name in ("joined", "dead_letter", "review", "alerts")
+        if topics.get(name)
     }
 
 
@@ -189,7 +199,7 @@ def test_kserve_cloudevents_through_the_daemon(broker: EmbeddedBroker, tmp_path:
             assert body["event"]["headers"]["traceparent"] == f"00-{index:032x}-{index:016x}-01"
 
 
-def _models() -> dict[str, Any]:
+def _models(*extra_guardrails: dict[str, Any]) -> dict[str, Any]:
     return {
         "credit-risk": {
             "features": {
@@ -197,13 +207,101 @@ def _models() -> dict[str, Any]:
                 "age": {"type": "numeric"},
                 "region": {"type": "categorical"},
             },
-            "guardrails": [GUARDRAIL],
+            "guardrails": [GUARDRAIL, *extra_guardrails],
         }
     }
 
 
 def _value(record: Any) -> dict[str, Any]:
     return msgspec.json.decode(record.value)
+
+
+SELDON_OUTPUTS = {"score": "probability", "score_column": 1, "label": "predict"}
+RICH = {
+    "name": "rich",
+    "kind": "expression",
+    "expression": "features.income > 150000",
+    "action": "alert",
+}
+
+
+def test_seldon_topics_through_the_daemon(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    """Two partitions keyed by request id: each request meets its response in one task."""
+    prefix = unique("seldon")
+    inputs = f"{prefix}.models.model.credit-risk.inputs"
+    outputs = f"{prefix}.models.model.credit-risk.outputs"
+    joined, dead, review, alerts = (unique(n) for n in ("joined", "dead", "review", "alerts"))
+    create_topics(
+        broker.bootstrap, {inputs: 2, outputs: 2, joined: 1, dead: 1, review: 1, alerts: 1}
+    )
+    overrides = {
+        "topics": {
+            "features": inputs,
+            "predictions": outputs,
+            "joined": joined,
+            "dead_letter": dead,
+            "review": review,
+            "alerts": alerts,
+        },
+        "join": {"ttl_seconds": TTL, "on_incomplete": "dead_letter"},
+        "formats": {
+            inputs: {"type": "seldon", "pipelines": ["scoring"]},
+            outputs: {"type": "seldon", "pipelines": ["scoring"], "outputs": SELDON_OUTPUTS},
+        },
+        "models": _models(RICH),
+    }
+    items = b.batches(40, seed=12, prefix="cq")
+    messages, natives = [], []
+    for i, item in enumerate(items):
+        partition = i % 2
+        ms = int((BASE + i) * 1000)
+        key = f"{partition}.credit-risk.{item.request_id}".encode()
+        headers = [("pipeline", b"scoring"), ("x-request-id", item.request_id.encode())]
+        request = item.pb_request_columns(use_raw=i % 3 == 0)
+        messages.append((inputs, key, request, headers, ms, partition))
+        natives += [_NativeRecord(inputs, partition, v, ms) for v in item.native_features()]
+        if i != 2:  # request 2 never gets its response
+            response = item.pb_response(use_raw=i % 3 == 1)
+            messages.append((outputs, key, response, headers, ms, partition))
+            natives += [_NativeRecord(outputs, partition, v, ms) for v in item.native_predictions()]
+    other = [("pipeline", b"other")]
+    messages.append((inputs, b"0.credit-risk.x", items[0].pb_request_columns(False), other, 0, 0))
+    expected = native_outputs({**overrides, "formats": {}}, _in_task_order(natives))
+    outputs_count = sum(len(v) for v in expected.values())
+    got = run(broker, tmp_path, overrides, messages, outputs_count)
+    assert comparable([_value(r) for r in got["joined"]]) == comparable(expected[joined])
+    expired = [_value(r) for r in got["dead_letter"]]
+    assert sorted(r["reason"] for r in expired) == ["join_expired"] * items[2].n
+    # The expired half's dead letter keeps its trace headers.
+    assert {dict(r.headers)["x-request-id"] for r in got["dead_letter"]} == {b"cq-2"}
+    reviews = [_value(r) for r in got["review"]]
+    assert comparable([r["event"] for r in reviews]) == comparable(
+        [r["event"] for r in expected[review]]
+    )
+    for body in reviews:
+        assert body["event"]["headers"] == {"x-request-id": body["id"].split("/")[0]}
+    (firing,) = [a for a in map(_value, got["alerts"]) if a["rule"] == "rich"][:1]
+    assert firing["status"] == "firing"
+    assert firing["example"]["headers"]["x-request-id"] == firing["example"]["id"].split("/")[0]
+
+
+class _NativeRecord:
+    def __init__(self, topic: str, partition: int, value: bytes, ms: int) -> None:
+        self.topic, self.partition, self.value, self.timestamp = topic, partition, value, ms
+        self.offset = 0
+        self.key: bytes | None = None
+        self.headers: list[tuple[str, bytes]] = []
+
+
+def _in_task_order(records: list[_NativeRecord]) -> list[_NativeRecord]:
+    """As the daemon orders a batch: by partition, features topic first; offsets numbered."""
+    ordered = sorted(records, key=lambda r: (r.partition, "outputs" in r.topic))
+    counters: dict[tuple[str, int], int] = {}
+    for record in ordered:
+        key = (record.topic, record.partition)
+        record.offset = counters.get(key, 0)
+        counters[key] = record.offset + 1
+    return ordered
 
 
 def _rfc3339(ts: float) -> str:
