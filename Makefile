@@ -33,7 +33,8 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) build dist *.egg-info
 
-# Regenerates the committed protobuf module from proto/ (needs grpcio-tools).
+# Regenerates the committed protobuf module from proto/ (grpcio-tools: the proto or test extra);
+# tests/formats/test_generated_module.py checks the committed module is up to date.
 proto:
 	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=monitor/formats \
 		--pyi_out=monitor/formats proto/open_inference_grpc.proto
