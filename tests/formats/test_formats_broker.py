@@ -15,6 +15,7 @@ from monitor.config_loader import parse_config
 from monitor.metrics import Metrics
 from monitor.pipeline import Pipeline
 from tests.formats import builders as b
+from tests.formats import wire
 from tests.formats.records import Record, number
 from tests.kafkatools import create_topics, read_all, running_daemon, unique, write_config
 
@@ -308,3 +309,78 @@ def _rfc3339(ts: float) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def test_open_inference_topics_and_malformed_tensors(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    requests, responses = unique("requests"), unique("responses")
+    joined, dead = unique("joined"), unique("dead")
+    create_topics(broker.bootstrap, {requests: 1, responses: 1, joined: 1, dead: 1})
+    overrides = {
+        "topics": {
+            "features": requests,
+            "predictions": responses,
+            "joined": joined,
+            "dead_letter": dead,
+        },
+        "formats": {
+            requests: {
+                "type": "open_inference",
+                "model": "credit-risk",
+                "columns": ["income", "age"],
+            },
+            responses: {"type": "open_inference", "outputs": SELDON_OUTPUTS},
+        },
+        "models": _models(),
+    }
+    items = b.batches(25, seed=13, prefix="oip")
+    messages, natives = [], []
+    for i, item in enumerate(items):
+        ms = int((BASE + i) * 1000)
+        request = (
+            msgspec.json.encode(item.v2_request_matrix()) if i % 2 else item.pb_request_matrix(True)
+        )
+        response = msgspec.json.encode(item.v2_response()) if i % 3 else item.pb_response(False)
+        trace = [("traceparent", f"00-{i:032x}-{i:016x}-01".encode())]
+        messages += [(requests, None, request, trace, ms), (responses, None, response, [], ms)]
+        natives += [
+            _NativeRecord(requests, 0, v, ms)
+            for v in item.native_features(columns=("income", "age"))
+        ]
+        natives += [_NativeRecord(responses, 0, v, ms) for v in item.native_predictions()]
+
+    def bad(*tensors: tuple[str, str, list[int], Any]) -> bytes:
+        inputs = [{"name": n, "datatype": d, "shape": s, "data": v} for n, d, s, v in tensors]
+        return msgspec.json.encode({"id": "bad", "inputs": inputs})
+
+    truncated = (
+        wire.text(3, "bad")
+        + wire.delimited(5, wire.tensor("input-0", "FP32", [1, 2], None))
+        + wire.delimited(7, wire.raw("FP32", [1.0, 2.0])[:-2])
+    )
+    malformed = [
+        (bad(("input-0", "FP32", [2, 2], [1.0, 2.0, 3.0])), "shape_mismatch"),
+        (bad(("input-0", "FP8", [1, 2], [1.0, 2.0])), "unknown_datatype"),
+        (truncated, "truncated_tensor"),
+        (bad(("input-0", "FP32", [1, 3], [1.0, 2.0, 3.0])), "shape_mismatch"),
+    ]
+    messages += [(requests, None, value, [], int(BASE * 1000)) for value, _ in malformed]
+    expected = native_outputs({**overrides, "formats": {}}, _in_task_order(natives))
+    got = run(broker, tmp_path, overrides, messages, sum(len(v) for v in expected.values()) + 4)
+    joined_bodies = [_value(r) for r in got["joined"]]
+    assert comparable(joined_bodies) == comparable(expected[joined])
+    assert len(joined_bodies) == sum(i.n for i in items)
+    for body in joined_bodies:  # the request's traceparent rides along with the joined event
+        index = int(body["id"].split("/")[0].split("-")[1])
+        assert body["headers"] == {"traceparent": f"00-{index:032x}-{index:016x}-01"}
+    letters = sorted((_value(r)["reason"], _value(r)["detail"]) for r in got["dead_letter"])
+    assert [reason for reason, _ in letters] == sorted(reason for _, reason in malformed)
+    details = " | ".join(detail for _, detail in letters)
+    for fragment in (
+        "holds 4 elements, data has 3",
+        "'FP8' is unknown",
+        "6 raw bytes are not a whole number of 4-byte FP32",
+        "has 3 columns, the format names 2",
+    ):
+        assert fragment in details
