@@ -52,6 +52,8 @@ class KServeCloudEventsFormat(TopicFormat):
                 f"type {ce_type[:80]!r} is not an inference request or response",
             )
         component = attributes.get("component")
+        if component is not None and not isinstance(component, str):
+            raise FormatError(Reasons.INVALID_CLOUDEVENT, "component must be a string")
         if component and component not in self.fmt.read_components:
             raise Skipped("component")
         time = attributes.get("time")
