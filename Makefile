@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo test lint bench clean venv proto
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,3 +32,9 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
+
+# Regenerates the committed protobuf module from proto/ (grpcio-tools: the proto or test extra);
+# tests/formats/test_generated_module.py checks the committed module is up to date.
+proto:
+	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=monitor/formats \
+		--pyi_out=monitor/formats proto/open_inference_grpc.proto

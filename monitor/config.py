@@ -30,6 +30,7 @@ from monitor.config_drift import (
     TumblingWindow,
     WindowConfig,
 )
+from monitor.config_formats import SELDON_TOPIC, FormatConfig, TraceHeadersConfig
 from monitor.config_guardrails import GuardrailConfig
 
 _HOST_PORT = re.compile(r"^\[?[A-Za-z0-9_.:\-]+\]?:\d{1,5}$")
@@ -321,6 +322,27 @@ class Config(StrictModel):
     logging: LoggingConfig = LoggingConfig()
     checkpoint: CheckpointConfig = CheckpointConfig()
     shutdown_timeout_seconds: float = Field(10.0, gt=0, le=600)
+    # Input format per topic (monitor/formats/); topics not listed are native.
+    formats: dict[str, FormatConfig] = Field(default_factory=dict)
+    trace_headers: TraceHeadersConfig = TraceHeadersConfig()
+
+    @model_validator(mode="after")
+    def _formats_fit_topics(self) -> Config:
+        decisions = {self.topics.features, self.topics.predictions} - {None}
+        for topic, fmt in self.formats.items():
+            if topic not in decisions:
+                raise ValueError(
+                    f"formats.{topic}: not the features or predictions topic "
+                    "(labels are always native)"
+                )
+            if fmt.model is not None and fmt.model not in self.models:
+                raise ValueError(f"formats.{topic}.model: {fmt.model!r} is not a configured model")
+            if fmt.type == "seldon" and not SELDON_TOPIC.match(topic):
+                raise ValueError(
+                    f"formats.{topic}: a seldon topic is <prefix>.<namespace>.model.<model>"
+                    ".inputs or .outputs"
+                )
+        return self
 
     @field_validator("models")
     @classmethod

@@ -81,6 +81,8 @@ class Event:
     topic: str
     partition: int
     offset: int
+    # Trace headers of the input message(s) (an allowlist, see monitor/formats/headers.py).
+    headers: dict[str, str] | None = None
 
     @property
     def is_complete(self) -> bool:
@@ -110,6 +112,14 @@ class Reasons:
     WRONG_TYPE = "wrong_type"
     MISSING_PART = "missing_part"
     JOIN_EXPIRED = "join_expired"
+    # Model-server formats (monitor/formats/).
+    INVALID_PROTOBUF = "invalid_protobuf"
+    INVALID_CLOUDEVENT = "invalid_cloudevent"
+    WRONG_CONTENT_TYPE = "wrong_content_type"
+    UNKNOWN_DATATYPE = "unknown_datatype"
+    SHAPE_MISMATCH = "shape_mismatch"
+    TRUNCATED_TENSOR = "truncated_tensor"
+    MISSING_TENSOR = "missing_tensor"
 
     @classmethod
     def all(cls) -> list[str]:

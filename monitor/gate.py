@@ -20,7 +20,7 @@ from monitor.config import Config
 from monitor.events import Event
 from monitor.guardrails import Evaluation, Guardrails
 from monitor.metrics import Metrics
-from monitor.outputs import OutputRecord, encode_json, event_body
+from monitor.outputs import OutputRecord, encode_json, event_body, trace_headers
 
 TRACE_NAMESPACE = uuid.UUID("6f0c1f2e-4b7a-4f1d-9a55-8d7f0e2c3b11")
 
@@ -83,7 +83,11 @@ class Gate:
             }
             blocked += is_blocked
             reviewed += not is_blocked
-            outputs.append(OutputRecord(self.topics.review, encode_json(body), event.id.encode()))
+            outputs.append(
+                OutputRecord(
+                    self.topics.review, encode_json(body), event.id.encode(), trace_headers(event)
+                )
+            )
         if blocked:
             self.metrics.decisions.labels(self.model, "blocked").inc(blocked)
         if reviewed:
@@ -101,7 +105,9 @@ class Gate:
         if topic is None:
             return []
         return [
-            OutputRecord(topic, encode_json(event_body(event)), event.id.encode())
+            OutputRecord(
+                topic, encode_json(event_body(event)), event.id.encode(), trace_headers(event)
+            )
             for event, hold in zip(events, held.tolist(), strict=True)
             if not hold
         ]
@@ -165,6 +171,8 @@ class Gate:
                 "offset": event.offset,
                 "trace_id": trace_id(event.model, event.id),
             }
+            if event.headers:
+                body["example"]["headers"] = event.headers
         self.metrics.alerts.labels(self.model, "guardrail", status, "warning").inc()
         firing = self.metrics.alerts_firing.labels(self.model, "guardrail")
         firing.inc() if status == "firing" else firing.dec()

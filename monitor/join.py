@@ -120,6 +120,7 @@ def _event_state(event: Event) -> list[Any]:
         event.topic,
         event.partition,
         event.offset,
+        event.headers,
     ]
 
 
@@ -131,6 +132,9 @@ def _merge(first: Event, second: Event) -> Event | None:
         return None
     # The event time of a decision is the time its features were seen.
     base = first if first.features is not None else second
+    other = second if base is first else first
+    # Both halves' trace headers; the features half's value wins a name both carry.
+    headers = {**(other.headers or {}), **(base.headers or {})} or None
     return Event(
         base.model,
         base.id,
@@ -142,4 +146,5 @@ def _merge(first: Event, second: Event) -> Event | None:
         base.topic,
         base.partition,
         base.offset,
+        headers,
     )

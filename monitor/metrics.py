@@ -46,6 +46,13 @@ class Metrics:
             ["topic", "reason"],
             registry=r,
         )
+        self.records_skipped = Counter(
+            "driftd_records_skipped_total",
+            "Input records a format is configured not to read (other KServe components, "
+            "other Seldon pipelines), by topic and reason",
+            ["topic", "reason"],
+            registry=r,
+        )
         self.join_pending = Gauge(
             "driftd_join_pending", "Event halves waiting for their other half", registry=r
         )

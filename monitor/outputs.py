@@ -53,7 +53,7 @@ def dead_letter(rejected: Rejected, topic: str) -> OutputRecord:
 
 
 def event_body(event: Event) -> dict[str, Any]:
-    return {
+    body: dict[str, Any] = {
         "id": event.id,
         "model": event.model,
         "version": event.version,
@@ -61,10 +61,20 @@ def event_body(event: Event) -> dict[str, Any]:
         "features": event.features,
         "prediction": event.prediction,
     }
+    if event.headers:
+        body["headers"] = event.headers
+    return body
+
+
+def trace_headers(event: Event) -> list[tuple[str, bytes]]:
+    """The event's carried trace headers, as Kafka headers of the records it causes."""
+    return [(name, value.encode()) for name, value in (event.headers or {}).items()]
 
 
 def joined_event(event: Event, topic: str) -> OutputRecord:
-    return OutputRecord(topic, _encode(event_body(event)), event.model.encode())
+    return OutputRecord(
+        topic, _encode(event_body(event)), event.model.encode(), trace_headers(event)
+    )
 
 
 def encode_json(value: Any) -> bytes:

@@ -15,7 +15,8 @@ from typing import Any
 import msgspec
 
 from monitor.config import Config
-from monitor.events import Decoder, Event, Reasons, Rejected, SourceRecord
+from monitor.events import Event, Reasons, Rejected, SourceRecord
+from monitor.formats.dispatch import InputDecoder
 from monitor.join import JoinBuffer
 from monitor.labels import LabelJoin
 from monitor.metrics import Metrics
@@ -77,7 +78,7 @@ class Pipeline:
     ) -> None:
         self.config = config
         self.metrics = metrics
-        self.decoder = Decoder(config, now=now)
+        self.decoder = InputDecoder(config, metrics, now=now)
         # Profiles are loaded once; a missing or mismatched one stops the start here.
         self.catalog = ReferenceCatalog(config)
         self.tasks: dict[int, TaskState] = {}
@@ -231,7 +232,9 @@ class _ExpiredRecord:
         self.timestamp = int(event.ts * 1000)
         self.key: bytes | None = None
         self.value: bytes | None = encode_json(event_body(event))
-        self.headers: Sequence[tuple[str, bytes | None]] = ()
+        self.headers: Sequence[tuple[str, bytes | None]] = [
+            (name, value.encode()) for name, value in (event.headers or {}).items()
+        ]
 
 
 def _expired_rejection(event: Event, missing: str) -> Rejected:

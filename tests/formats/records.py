@@ -1,0 +1,64 @@
+"""In-process records and decoding helpers shared by the format tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from monitor.config import Config
+from monitor.config_loader import parse_config
+from monitor.events import Decoder, Event, Rejected
+from monitor.formats.dispatch import InputDecoder
+from monitor.metrics import Metrics
+
+NOW = 1_764_300_000.0
+RECORD_MS = 1_764_299_000_000
+
+MODEL_YAML = """
+models:
+  credit-risk:
+    features:
+      income: {type: numeric, required: true}
+      age: {type: numeric}
+      region: {type: categorical}
+"""
+
+
+@dataclass
+class Record:
+    topic: str
+    value: bytes | None
+    key: bytes | None = None
+    headers: list[tuple[str, bytes | None]] = field(default_factory=list)
+    partition: int = 0
+    offset: int = 0
+    timestamp: int = RECORD_MS
+
+
+def config(text: str) -> Config:
+    return parse_config(text + MODEL_YAML)
+
+
+def number(records: list[Record]) -> list[Record]:
+    for offset, record in enumerate(records):
+        record.offset = offset
+    return records
+
+
+def decode(cfg: Config, records: list[Record]) -> tuple[list[Event], list[Rejected], Metrics]:
+    metrics = Metrics(CollectorRegistry())
+    events, rejected = InputDecoder(cfg, metrics, now=lambda: NOW).decode(number(records))
+    return events, rejected, metrics
+
+
+def native(cfg: Config, records: list[Record]) -> list[Event]:
+    events, rejected = Decoder(cfg, now=lambda: NOW).decode(number(records))
+    assert rejected == []
+    return events
+
+
+def essence(events: list[Event]) -> list[tuple[Any, ...]]:
+    """What an event means, without where it was read."""
+    return [(e.model, e.id, e.ts, e.version, e.features, e.prediction, e.label) for e in events]
