@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from monitor import __version__
+from monitor.cli_governance import add_commands as add_governance_commands
 from monitor.errors import ConfigError, DriftdError
 
 
@@ -22,7 +23,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 2
     log_cfg = config.logging
     logs.configure(log_cfg.level, args.log_format or log_cfg.format, log_cfg.log_feature_values)
-    return Daemon(config).run()
+    return Daemon(config, config_path=args.config).run()
 
 
 def _cmd_notify(args: argparse.Namespace) -> int:
@@ -297,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=_int_at_least(0), default=0, help="seed of the reservoir sample"
     )
     baseline.set_defaults(func=_cmd_baseline)
+    add_governance_commands(sub)
     return parser
 
 

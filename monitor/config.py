@@ -31,6 +31,7 @@ from monitor.config_drift import (
     WindowConfig,
 )
 from monitor.config_formats import SELDON_TOPIC, FormatConfig, TraceHeadersConfig
+from monitor.config_governance import AuditConfig, ReloadConfig
 from monitor.config_guardrails import GuardrailConfig
 
 _HOST_PORT = re.compile(r"^\[?[A-Za-z0-9_.:\-]+\]?:\d{1,5}$")
@@ -321,6 +322,8 @@ class Config(StrictModel):
     server: ServerConfig = ServerConfig()
     logging: LoggingConfig = LoggingConfig()
     checkpoint: CheckpointConfig = CheckpointConfig()
+    audit: AuditConfig = AuditConfig()
+    reload: ReloadConfig = ReloadConfig()
     shutdown_timeout_seconds: float = Field(10.0, gt=0, le=600)
     # Input format per topic (monitor/formats/); topics not listed are native.
     formats: dict[str, FormatConfig] = Field(default_factory=dict)

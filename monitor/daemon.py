@@ -13,6 +13,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -25,10 +26,11 @@ from prometheus_client import CollectorRegistry
 from monitor.checkpoint import CheckpointStore
 from monitor.codecs import check_codecs
 from monitor.config import Config
+from monitor.daemon_governance import Governance
 from monitor.errors import DeliveryError, DriftdError, KafkaIOError
 from monitor.events import Rejected, SourceRecord
 from monitor.http import HealthState, ProbeServer
-from monitor.kafka_io import KafkaSink, make_admin, make_consumer, make_producer
+from monitor.kafka_io import KafkaSink, ensure_topics, make_admin, make_consumer, make_producer
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.notify import Notifier
@@ -71,7 +73,12 @@ def _in_worker_thread(function: Any, *args: Any) -> Future:
 
 
 class Daemon:
-    def __init__(self, config: Config, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        registry: CollectorRegistry | None = None,
+        config_path: str | Path | None = None,
+    ) -> None:
         self.config = config
         self.metrics = Metrics(registry)
         self.pipeline = Pipeline(config, self.metrics)
@@ -98,6 +105,8 @@ class Daemon:
         # Processing and checkpoints hold this lock, so a rebalance (which kafka-python
         # runs while the main thread waits in poll) never sees a half-processed batch.
         self._lock = threading.RLock()
+        # Audit file, configuration audit records and hot reload (SIGHUP, file watch).
+        self.governance = Governance(self, config_path)
 
     # -- lifecycle --------------------------------------------------------------------
     def run(self) -> int:
@@ -134,6 +143,7 @@ class Daemon:
         self.consumer = make_consumer(cfg.kafka)
         self._wait_for_topics()
         self.consumer.subscribe(self.inputs, listener=_Rebalance(self))
+        self.governance.started()
         self.log.info(
             "started",
             inputs=self.inputs,
@@ -158,6 +168,9 @@ class Daemon:
                 time.sleep(0.5)
                 continue
             with self._lock:
+                if self.governance.reload_due():
+                    trigger = "sighup" if self.governance.reload_requested else "file_changed"
+                    self.governance.reload(trigger)
                 if batch:
                     self._process(batch)
                 if self._checkpoint_due():
@@ -188,6 +201,7 @@ class Daemon:
                 self.producer.close(timeout=max(1.0, timeout / 2))
             if self.server is not None:
                 self.server.stop()
+            self.governance.close()
         except (KafkaError, OSError) as exc:
             self.log.error("shutdown_error", error=str(exc))
             code = 1
@@ -205,6 +219,11 @@ class Daemon:
             return
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
+        signal.signal(signal.SIGHUP, self._on_hangup)
+
+    def _on_hangup(self, _signum: int, _frame: FrameType | None) -> None:
+        # Only a flag: the reload runs on the main loop, between two batches.
+        self.governance.reload_requested = True
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self._signals += 1
@@ -236,6 +255,7 @@ class Daemon:
             self.log.error("send_failed", error=str(exc))
             self._rewind()
             return
+        self.governance.sent(outputs)
         self._records_since_checkpoint += len(records)
 
     def _internal_error(self, records: list[SourceRecord], exc: Exception) -> list[OutputRecord]:
@@ -274,6 +294,7 @@ class Daemon:
                 size += self.store.write(self.sink, task, offsets, blob)
                 written[task] = (offsets, blob)
             self.sink.flush()
+            self.governance.sync()
         except DeliveryError as exc:
             self.log.error("checkpoint_failed", error=str(exc))
             self._rewind()
@@ -415,6 +436,8 @@ class Daemon:
             raise KafkaIOError(f"input topics must have the same number of partitions: {sizes}")
         needed = next(iter(sizes.values()))
         self._ensure_state_topic(needed)
+        if self.config.audit.enabled:
+            ensure_topics(self.config, {self.config.audit.topic: needed})
 
     def _ensure_state_topic(self, partitions: int) -> None:
         topic = self.config.state_topic

@@ -9,6 +9,7 @@ a segment's reference is its own past, not the whole population's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,7 @@ from monitor.metrics import Metrics
 from monitor.outputs import OutputRecord
 from monitor.policy import DATASET, AlertPolicy
 from monitor.reference import SCORE, ColumnReference
+from monitor.window_stats import window_stats
 from monitor.windows import EventTimeTumbling
 
 OTHER = "__other__"
@@ -137,6 +139,8 @@ class ModelMonitoring:
         self._segment_values: set[str] = set()
         self.concept = ConceptMonitor(model, self.config, self.alerts_topic, metrics)
         self.gate = Gate(model, config, metrics)
+        # Set by replay to collect per-window statistics; None in the daemon (no cost).
+        self.observer: Callable[[dict[str, Any]], None] | None = None
         self._wants_score = (
             bool(self.config.detectors.score) or self.config.concept.score is not None
         )
@@ -266,6 +270,8 @@ class ModelMonitoring:
             if v.result.p_value is not None:
                 m.drift_p_value.labels(*labels).set(v.result.p_value)
                 m.drift_p_value_corrected.labels(*labels).set(v.p_corrected or 0.0)
+        if self.observer is not None:
+            self.observer(window_stats(self.model, segment, stream.monitor, report, verdicts))
         features = {v.column for v in verdicts if v.column != SCORE}
         if features:
             drifted = {v.column for v in verdicts if v.drifted and v.column != SCORE}

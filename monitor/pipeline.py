@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from monitor.audit import AuditChain, AuditTrail
 from monitor.config import Config
 from monitor.events import Event, Reasons, Rejected, SourceRecord
 from monitor.formats.dispatch import InputDecoder
@@ -24,13 +25,25 @@ from monitor.monitoring import ModelMonitoring, ReferenceCatalog
 from monitor.outputs import OutputRecord, dead_letter, encode_json, event_body, joined_event
 
 STATE_VERSION = 1
+# Receives one dict per tested window (see window_stats.py); replay sets it, the daemon not.
+Observer = Callable[[dict[str, Any]], None]
 
 
 class TaskState:
     """Everything one task remembers between batches."""
 
-    def __init__(self, config: Config, catalog: ReferenceCatalog, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        config: Config,
+        catalog: ReferenceCatalog,
+        metrics: Metrics,
+        audit_chain: AuditChain | None = None,
+        observer: Observer | None = None,
+    ) -> None:
         self.config = config
+        # The head of this task's audit chain, checkpointed with the rest of its state.
+        self.audit_chain = audit_chain
+        self.observer = observer
         self.catalog = catalog
         self.metrics = metrics
         self.join = JoinBuffer(config.join.ttl_seconds, config.join.max_pending)
@@ -51,6 +64,7 @@ class TaskState:
         monitoring = self.models.get(name)
         if monitoring is None:
             monitoring = ModelMonitoring(name, self.config, self.catalog, self.metrics)
+            monitoring.observer = self.observer
             self.models[name] = monitoring
         return monitoring
 
@@ -60,6 +74,7 @@ class TaskState:
             "join": self.join.snapshot(),
             "labels": self.labels.snapshot(),
             "models": {name: m.snapshot() for name, m in self.models.items()},
+            "audit": self.audit_chain.snapshot() if self.audit_chain is not None else None,
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -67,6 +82,8 @@ class TaskState:
             raise ValueError(f"state version {state.get('version')} is not {STATE_VERSION}")
         self.join.restore(state["join"])
         self.labels.restore(state["labels"])
+        if self.audit_chain is not None:
+            self.audit_chain.restore(state.get("audit"))
         for name, model_state in state["models"].items():
             if name in self.config.models:
                 self.model(name).restore(model_state)
@@ -78,10 +95,13 @@ class Pipeline:
     ) -> None:
         self.config = config
         self.metrics = metrics
+        self.now = now
         self.decoder = InputDecoder(config, metrics, now=now)
         # Profiles are loaded once; a missing or mismatched one stops the start here.
         self.catalog = ReferenceCatalog(config)
         self.tasks: dict[int, TaskState] = {}
+        self.audit = AuditTrail(config, self.reference_of) if config.audit.enabled else None
+        self.observer: Observer | None = None
         self._dead_letter_topic = config.topics.dead_letter
         self._labels_topic = config.topics.labels
         # Every (input topic, reason) series exists from the start at 0, so that rate()
@@ -94,14 +114,25 @@ class Pipeline:
     def task(self, partition: int) -> TaskState:
         state = self.tasks.get(partition)
         if state is None:
-            state = self.tasks[partition] = TaskState(self.config, self.catalog, self.metrics)
+            state = self.tasks[partition] = self._new_task(partition)
         return state
+
+    def _new_task(self, partition: int) -> TaskState:
+        chain = self.audit.chain_for(partition) if self.audit is not None else None
+        return TaskState(self.config, self.catalog, self.metrics, chain, self.observer)
+
+    def reference_of(self, model: str, version: str | None) -> dict[str, str]:
+        """The reference an event of ``model``/``version`` is compared with (for audit)."""
+        if model not in self.catalog.default:
+            return {"source": "unknown", "hash": ""}
+        source = self.catalog.for_version(model, version)[1]
+        return {"source": source.kind, "hash": source.ident}
 
     def snapshot(self, partition: int) -> bytes:
         return msgspec.msgpack.encode(self.task(partition).snapshot())
 
     def restore(self, partition: int, blob: bytes | None) -> None:
-        state = TaskState(self.config, self.catalog, self.metrics)
+        state = self._new_task(partition)
         if blob is not None:
             state.restore(msgspec.msgpack.decode(blob))
         self.tasks[partition] = state
@@ -162,6 +193,8 @@ class Pipeline:
         if labels or task.labels.has_work:
             outputs.extend(self._labelled(task, labels))
         self.metrics.label_join_pending.set(sum(len(t.labels) for t in self.tasks.values()))
+        if self.audit is not None and task.audit_chain is not None:
+            outputs.extend(self.audit.records_for(task.audit_chain, outputs, self.now()))
         return outputs
 
     def _labelled(self, task: TaskState, labels: list[Event]) -> list[OutputRecord]:
