@@ -80,7 +80,7 @@ def histograms(monitor: DriftMonitor, report: WindowReport) -> dict[str, Any]:
             out[name] = {
                 "kind": "categorical",
                 "categories": labels,
-                "reference": [float(c) / max(ref.sum(), 1.0) for c in ref]
+                "reference": [float(c) / max(float(ref.sum()), 1.0) for c in ref]
                 + [0.0] * (len(counts) - len(ref)),
                 "current": [float(c) / max(float(counts.sum()), 1.0) for c in counts],
             }
