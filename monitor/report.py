@@ -7,6 +7,7 @@ offline, prints, and can be archived next to the audit trail it explains.
 from __future__ import annotations
 
 import html
+import itertools
 import json
 from collections import Counter
 from pathlib import Path
@@ -18,6 +19,7 @@ from monitor.replay import read_jsonl
 W, H, PAD = 520, 180, 34
 REF_COLOR, CUR_COLOR = "#8da0cb", "#fc8d62"
 FIRING, RESOLVED = "#d62728", "#2ca02c"
+DASH = "\u2013"  # en dash between a bin's edges
 PALETTE = ("#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#17becf")
 
 
@@ -26,6 +28,8 @@ def _e(value: Any) -> str:
 
 
 def _fmt(value: Any) -> str:
+    if value is None:
+        return "&mdash;"
     return f"{value:.4g}" if isinstance(value, float) else _e(value)
 
 
@@ -52,7 +56,7 @@ def histogram_svg(
         if n <= 12:
             parts.append(
                 f'<text x="{x + slot / 2:.1f}" y="{H - PAD + 12}" font-size="9" '
-                f'text-anchor="middle">{_e(label[:10])}</text>'
+                f'text-anchor="middle">{_e(label.split(DASH)[0][:8])}</text>'
             )
     parts.append(_legend([("reference", REF_COLOR), ("current", CUR_COLOR)]))
     return _svg("histogram", parts)
@@ -139,25 +143,14 @@ def _feature_sections(windows: list[dict[str, Any]], alerts: list[dict[str, Any]
         features = sorted({t["feature"] for w in mine for t in w.get("tests", [])})
         for feature in features:
             out.append(f'<section class="feature"><h3>{_e(feature)}</h3><div class="row">')
-            hist = next(
-                (
-                    w["histograms"][feature]
-                    for w in reversed(mine)
-                    if feature in w.get("histograms", {})
-                ),
-                None,
-            )
+            hist, index = _most_drifted(mine, feature)
             if hist is not None:
                 if hist["kind"] == "numeric":
-                    edges = hist["edges"]
-                    labels = [f"{edges[i]:.3g}" for i in range(len(edges) - 1)]
+                    labels = _bin_labels(hist["inner_edges"])
                 else:
                     labels = list(hist["categories"])
-                out.append(
-                    histogram_svg(
-                        "reference vs last window", labels, hist["reference"], hist["current"]
-                    )
-                )
+                title = f"reference vs window {index} (largest drift)"
+                out.append(histogram_svg(title, labels, hist["reference"], hist["current"]))
             series: dict[str, list[tuple[float, float]]] = {}
             for w in mine:
                 for t in w.get("tests", []):
@@ -173,6 +166,28 @@ def _feature_sections(windows: list[dict[str, Any]], alerts: list[dict[str, Any]
             out.append(timeline_svg("drift statistic per window", series, marks))
             out.append("</div></section>")
     return "".join(out) or "<p><em>no tested windows in this replay</em></p>"
+
+
+def _most_drifted(windows: list[dict[str, Any]], feature: str) -> tuple[Any, Any]:
+    """The histogram of the window where the feature's first test statistic peaked."""
+    best, best_value = None, -1.0
+    for w in windows:
+        if feature not in w.get("histograms", {}):
+            continue
+        stats = [t["statistic"] for t in w.get("tests", []) if t["feature"] == feature]
+        value = stats[0] if stats and stats[0] is not None else 0.0
+        if value > best_value:
+            best, best_value = w, value
+    if best is None:
+        return None, None
+    return best["histograms"][feature], best["window"]["index"]
+
+
+def _bin_labels(edges: list[float]) -> list[str]:
+    if not edges:
+        return ["all"]
+    inner = [f"{a:.3g}{DASH}{b:.3g}" for a, b in itertools.pairwise(edges)]
+    return [f"<{edges[0]:.3g}", *inner, f">={edges[-1]:.3g}"]
 
 
 def _guardrails(decisions: list[dict[str, Any]], alerts: list[dict[str, Any]]) -> str:
@@ -237,6 +252,7 @@ def render(replay_dir: Path) -> str:
 <p>Source: {_e(summary.get("source", "?"))} &middot; {_e(summary.get("records", "?"))} records
 &middot; config hash <code>{_e(str(summary.get("config_hash", "?"))[:16])}</code>
 &middot; driftd {_e(__version__)}</p>
+{_feature_sections(windows, alerts)}
 <h2>Alerts</h2>
 {
         _table(
@@ -244,7 +260,6 @@ def render(replay_dir: Path) -> str:
             alert_rows,
         )
     }
-{_feature_sections(windows, alerts)}
 <h2>Guardrails</h2>
 {_guardrails(decisions, alerts)}
 <h2>Fairness</h2>

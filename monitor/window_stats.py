@@ -59,16 +59,19 @@ def histograms(monitor: DriftMonitor, report: WindowReport) -> dict[str, Any]:
         if column is None or values is None:
             continue
         if column.kind == "numeric" and column.edges is not None:
+            proportions = np.asarray(column.proportions, float)
             edges = np.asarray(column.edges, float)
+            if len(edges) == len(proportions) + 1:  # outer edges given: they are open
+                edges = edges[1:-1]
             finite = values[np.isfinite(values)]
-            # Values outside the reference range count in the outermost bins, as PSI does.
-            clipped = np.clip(finite, edges[0], edges[-1])
-            current, _ = np.histogram(clipped, bins=edges)
+            # The detector's bins: below the first inner edge, between edges, above the last.
+            bins = np.searchsorted(edges, finite, side="right")
+            current = np.bincount(bins, minlength=len(edges) + 1)
             total = max(int(current.sum()), 1)
             out[name] = {
                 "kind": "numeric",
-                "edges": [float(e) for e in edges],
-                "reference": [float(p) for p in np.asarray(column.proportions, float)],
+                "inner_edges": [float(e) for e in edges],
+                "reference": [float(p) for p in proportions],
                 "current": [float(c) / total for c in current],
             }
         elif column.kind == "categorical" and column.counts is not None:
