@@ -48,15 +48,20 @@ def partition_count(consumer: Any, topics: list[str]) -> dict[str, list[int]]:
 
 def _resolve(
     consumer: Any, tps: list[TopicPartition], position: int | float | None, default: str
-) -> dict[TopicPartition, int]:
+) -> dict[TopicPartition, int | None]:
+    """Offsets of ``position`` per partition; ``None`` means the partition's true end."""
     begin = consumer.beginning_offsets(tps)
     end = consumer.end_offsets(tps)
     if position is None:
-        return dict(begin if default == "begin" else end)
+        return dict(begin) if default == "begin" else dict.fromkeys(tps)
     if isinstance(position, int):
         return {tp: min(max(position, begin[tp]), end[tp]) for tp in tps}
     found = consumer.offsets_for_times({tp: int(position * 1000) for tp in tps})
-    return {tp: (found[tp].offset if found.get(tp) else end[tp]) for tp in tps}
+    # No record at or after the time: Kafka answers None; some compatible brokers answer
+    # an offset with timestamp -1. Either way the position is the end.
+    return {
+        tp: found[tp].offset if found.get(tp) and found[tp].timestamp >= 0 else None for tp in tps
+    }
 
 
 def read_range(
@@ -67,45 +72,66 @@ def read_range(
     stop: int | float | None,
     timeout_s: float = 30.0,
 ) -> Iterator[Any]:
-    """Records with start <= position < stop, partition by partition, topic by topic."""
+    """Records with start <= position < stop, one partition number at a time.
+
+    The topics' partitions of one number are read together and each poll's records are
+    yielded topic by topic in the order given, as the daemon hands a poll to the pipeline,
+    so split feature and prediction topics meet in the join as they do live.
+    """
     try:
         layout = partition_count(consumer, topics)
-        tps = [
-            TopicPartition(topic, p)
-            for p in sorted({p for parts in layout.values() for p in parts})
-            for topic in topics
-            if p in layout[topic] and (partitions is None or p in partitions)
-        ]
-        if not tps:
-            return
-        first = _resolve(consumer, tps, start, "begin")
-        end = _resolve(consumer, tps, None, "end")
-        last = _resolve(consumer, tps, stop, "end") if stop is not None else {}
-        for tp in tps:
-            yield from _read_one(consumer, tp, first[tp], last.get(tp), end[tp], timeout_s)
+        numbers = sorted({p for parts in layout.values() for p in parts})
+        for number in numbers:
+            if partitions is not None and number not in partitions:
+                continue
+            tps = [TopicPartition(t, number) for t in topics if number in layout[t]]
+            yield from _read_partition(consumer, tps, start, stop, timeout_s)
     except KafkaError as exc:
         raise KafkaIOError(f"cannot read {', '.join(topics)}: {exc}") from exc
 
 
-def _read_one(
-    consumer: Any, tp: TopicPartition, start: int, stop: int | None, end: int, timeout_s: float
-) -> Any:
-    if stop is not None and start >= stop:
+def _read_partition(
+    consumer: Any,
+    tps: list[TopicPartition],
+    start: int | float | None,
+    stop: int | float | None,
+    timeout_s: float,
+) -> Iterator[Any]:
+    begin = _resolve(consumer, tps, start, "begin")
+    end = consumer.end_offsets(tps)
+    # Without a stop (or past the last record), read to the true end: some Kafka-compatible
+    # brokers report the end at the start of the last batch, so read until a poll is empty.
+    last = _resolve(consumer, tps, stop, "end")
+    first: dict[TopicPartition, int] = {}
+    limit: dict[TopicPartition, int] = {}
+    active = []
+    for tp in tps:
+        start_at, stop_at = begin[tp], last[tp]
+        first[tp] = int(end[tp]) if start_at is None else start_at
+        limit[tp] = int(end[tp]) if stop_at is None else min(stop_at, int(end[tp]))
+        if stop_at is None or first[tp] < stop_at:
+            active.append(tp)
+    if not active:
         return
-    consumer.assign([tp])
-    consumer.seek(tp, start)
+    consumer.assign(active)
+    for tp in active:
+        consumer.seek(tp, first[tp])
     deadline = time.monotonic() + timeout_s
+    done: set[TopicPartition] = set()
     while True:
         polled = consumer.poll(timeout_ms=300, max_records=5000)
         if polled:
             deadline = time.monotonic() + timeout_s
-        for record in polled.get(tp, []):
-            if stop is not None and record.offset >= stop:
-                return
-            yield record
-        # Some Kafka-compatible brokers report the end at the start of the last batch:
-        # read on until a poll is empty, whatever the end offset says.
-        if not polled and consumer.position(tp) >= (end if stop is None else min(stop, end)):
+        for tp in active:
+            for record in polled.get(tp, []):
+                stop_at = last[tp]
+                if stop_at is not None and record.offset >= stop_at:
+                    consumer.pause(tp)  # past --to: fetch no more of it
+                    done.add(tp)
+                    break
+                yield record
+        if not polled and all(tp in done or consumer.position(tp) >= limit[tp] for tp in active):
+            consumer.resume(*done)
             return
         if time.monotonic() > deadline:
-            raise KafkaIOError(f"timed out reading {tp.topic}[{tp.partition}]")
+            raise KafkaIOError(f"timed out reading {', '.join(t.topic for t in active)}")

@@ -147,6 +147,43 @@ def test_replay_matches_live_daemon(
         replay_audit = driftd("audit", "verify", "--file", str(out_dir / "audit.jsonl"))
         assert replay_audit[0] == 0, replay_audit
 
+    # Ranges: offsets apply to every partition; a time resolves through the time index.
+    ranged = tmp_path / "ranged"
+    done = driftd(
+        "replay",
+        "-c",
+        str(config_path),
+        "--topic",
+        features,
+        "--from",
+        "100",
+        "--to",
+        "2100",
+        "--out",
+        str(ranged),
+    )
+    assert done[0] == 0, done
+    assert json.loads((ranged / "summary.json").read_text())["records"] == 2 * 2000
+    decisions = jsonl(ranged / "decisions.jsonl")
+    assert decisions and all(100 <= d["source"]["offset"] < 2100 for d in decisions)
+    done = driftd(
+        "replay",
+        "-c",
+        str(config_path),
+        "--topic",
+        features,
+        "--partition",
+        "1",
+        "--from",
+        "2000-01-01T00:00:00Z",
+        "--to",
+        "2100-01-01T00:00:00Z",
+        "--out",
+        str(ranged),
+    )
+    assert done[0] == 0, done
+    assert json.loads((ranged / "summary.json").read_text())["records"] == PER_MODEL
+
     # What-if: review above 0.6 instead of 0.7, alert on the first drifted window.
     other = dict(config, models=models_config(0.6, consecutive_windows=1))
     other_path = tmp_path / "other.yaml"
