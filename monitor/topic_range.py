@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from kafka import TopicPartition
@@ -20,7 +20,7 @@ def parse_position(text: str | None) -> int | float | None:
     Offsets are returned as ``int``, times as ``float`` epoch seconds.
 
     >>> parse_position("42"), parse_position("2026-11-28T00:00:00Z")
-    (42, 1764288000.0)
+    (42, 1795824000.0)
     """
     if text is None:
         return None
@@ -33,7 +33,10 @@ def parse_position(text: str | None) -> int | float | None:
 
 
 def _rfc3339(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:  # a time without offset is UTC, never the host's zone
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
 def partition_count(consumer: Any, topics: list[str]) -> dict[str, list[int]]:
