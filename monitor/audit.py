@@ -51,10 +51,6 @@ def config_hash(config: Config) -> str:
     return sha256(canonical(config.model_dump(mode="json")))
 
 
-def redacted_config(config: Config) -> dict[str, Any]:
-    return config.model_dump(mode="json")
-
-
 class AuditChain:
     """The head of one chain: the next ``seq`` and the previous record's hash."""
 

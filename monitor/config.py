@@ -355,6 +355,12 @@ class Config(StrictModel):
                 raise ValueError(f"model name {name!r}: letters, digits, '_', '.', '-' only")
         return value
 
+    @model_validator(mode="after")
+    def _audit_topic_is_an_output(self) -> Config:
+        if self.audit.enabled and self.audit.topic in self.topics.inputs:
+            raise ValueError(f"audit.topic {self.audit.topic} is also an input topic")
+        return self
+
     @property
     def state_topic(self) -> str:
         return self.topics.state or f"{self.kafka.consumer.group_id}.state"

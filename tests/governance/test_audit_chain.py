@@ -10,7 +10,9 @@ import json
 from typing import Any
 
 import msgspec
+import pytest
 from prometheus_client import CollectorRegistry
+from pydantic import ValidationError
 
 from monitor.audit import GENESIS, config_hash
 from monitor.audit_verify import Stored, verify
@@ -166,3 +168,14 @@ def test_crash_resend_continues_the_chain() -> None:
         originals[key] = i
     else:
         raise AssertionError("no re-sent record")
+
+
+def test_audit_topic_cannot_be_an_input() -> None:
+    with pytest.raises(ValidationError, match=r"audit\.topic driftd\.features is also an input"):
+        Config.model_validate(
+            {
+                "topics": {"features": TOPIC, "predictions": None},
+                "audit": {"enabled": True, "topic": TOPIC},
+                "models": models_config(),
+            }
+        )
