@@ -29,6 +29,7 @@ from typing import Any
 import msgspec
 
 from monitor.audit import GENESIS, canonical, record_hash, sha256
+from monitor.errors import DriftdError
 
 _LINKS = ("hash", "prev_hash", "processed_at")
 
@@ -134,6 +135,8 @@ def _check(
 
 
 def from_file(path: str | Path) -> Iterator[Stored]:
+    if not Path(path).is_file():
+        raise DriftdError(f"{path}: no such file")
     with Path(path).open("rb") as lines:
         for number, line in enumerate(lines, 1):
             if line.strip():

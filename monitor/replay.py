@@ -63,7 +63,7 @@ def records_from_file(path: str | Path, config: Config) -> Iterator[FileRecord]:
         raise DriftdError(f"{path}: no such file")
     rows = _parquet_rows(path) if path.suffix == ".parquet" else _jsonl_rows(path)
     offsets: dict[tuple[str, int], int] = {}
-    for number, row in enumerate(rows, 1):
+    for row in rows:
         if isinstance(row, bytes):  # a line that is not a JSON object: let the decoder judge
             topic, partition, value, stamp = config.topics.inputs[0], 0, row, None
         elif "value" in row and "topic" in row:
@@ -78,7 +78,8 @@ def records_from_file(path: str | Path, config: Config) -> Iterator[FileRecord]:
         if offset is None:
             offset = offsets.get((topic, partition), 0)
         offsets[(topic, partition)] = int(offset) + 1
-        yield FileRecord(topic, partition, int(offset), int(stamp or number), value)
+        # Without a timestamp the event must carry its own ts (else: dead letter, as live).
+        yield FileRecord(topic, partition, int(offset), int(stamp or 0), value)
 
 
 def _topic_of(row: dict[str, Any], config: Config) -> str:
@@ -115,6 +116,8 @@ def _parquet_rows(path: Path) -> Iterator[dict[str, Any]]:
 
 def count_rows(path: str | Path) -> int | None:
     path = Path(path)
+    if not path.is_file():
+        raise DriftdError(f"{path}: no such file")
     if path.suffix == ".parquet":
         import polars as pl  # noqa: PLC0415
 

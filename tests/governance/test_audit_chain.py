@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -16,6 +17,7 @@ from pydantic import ValidationError
 
 from monitor.audit import GENESIS, config_hash
 from monitor.audit_verify import Stored, verify
+from monitor.cli import main
 from monitor.config import Config
 from monitor.metrics import Metrics
 from monitor.pipeline import Pipeline
@@ -180,3 +182,14 @@ def test_audit_topic_cannot_be_an_input() -> None:
                 "models": models_config(),
             }
         )
+
+
+def test_missing_files_are_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config_path = tmp_path / "driftd.yaml"
+    config_path.write_text(
+        json.dumps({"topics": {"features": TOPIC, "predictions": None}, "models": models_config()})
+    )
+    missing = str(tmp_path / "nothing.jsonl")
+    assert main(["audit", "verify", "--file", missing]) == 1
+    assert main(["replay", "-c", str(config_path), "--input", missing, "--out", "o"]) == 1
+    assert capsys.readouterr().err.count(f"driftd: {missing}: no such file") == 2
