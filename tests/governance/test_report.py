@@ -102,3 +102,17 @@ def test_report_renders_in_headless_chromium(replay_dir: Path, tmp_path: Path) -
     data = shot.read_bytes()
     assert png_size(data) == (1200, 1600)
     assert len(data) > 20_000  # charts and tables, not a blank page
+
+
+def test_parquet_input_replays_like_jsonl(replay_dir: Path, tmp_path: Path) -> None:
+    import polars as pl
+
+    recorded = replay_dir.parent / "recorded.jsonl"
+    parquet = tmp_path / "recorded.parquet"
+    pl.read_ndjson(recorded).write_parquet(parquet)
+    config = str(replay_dir.parent / "driftd.yaml")
+    assert (
+        main(["replay", "-c", config, "--input", str(parquet), "--out", str(tmp_path / "o")]) == 0
+    )
+    for name in ("alerts.jsonl", "decisions.jsonl", "windows.jsonl"):
+        assert (tmp_path / "o" / name).read_bytes() == (replay_dir / name).read_bytes(), name
