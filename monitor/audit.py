@@ -107,7 +107,8 @@ class AuditTrail:
                 body = self._decision(chain.chain, msgspec.json.decode(output.value), now)
             else:
                 continue
-            records.append(audit_output(chain.seal(body), self.topic))
+            # The decision's trace headers (traceparent, x-request-id, ...) travel on.
+            records.append(audit_output(chain.seal(body), self.topic, output.headers))
         return records
 
     def _common(self, kind: str, action: str, model: str, now: float) -> dict[str, Any]:
@@ -256,5 +257,8 @@ def config_record(
     return chain.seal(body)
 
 
-def audit_output(record: dict[str, Any], topic: str) -> OutputRecord:
-    return OutputRecord(topic, msgspec.json.encode(record), str(record["chain"]).encode())
+def audit_output(
+    record: dict[str, Any], topic: str, headers: list[tuple[str, bytes]] | None = None
+) -> OutputRecord:
+    key = str(record["chain"]).encode()
+    return OutputRecord(topic, msgspec.json.encode(record), key, list(headers or []))

@@ -193,3 +193,22 @@ def test_missing_files_are_clear_errors(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["audit", "verify", "--file", missing]) == 1
     assert main(["replay", "-c", str(config_path), "--input", missing, "--out", "o"]) == 1
     assert capsys.readouterr().err.count(f"driftd: {missing}: no such file") == 2
+
+
+def test_decision_trace_headers_reach_review_and_audit() -> None:
+    """A decision's trace headers (here W3C ``traceparent``) ride on its review message
+    and on its audit record, as Kafka headers and inside the recorded event."""
+    parent = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    records = as_records(TOPIC, per_model=1200)
+    for record in records:
+        record.headers = [("traceparent", parent), ("x-unrelated", b"dropped")]
+    outputs = Pipeline(config(), Metrics(CollectorRegistry()), now=clock(2e9)).process(records)
+    reviews = [o for o in outputs if o.topic == "driftd.review"]
+    audits = [o for o in outputs if o.topic == AUDIT]
+    decisions = [o for o in audits if msgspec.json.decode(o.value)["kind"] == "decision"]
+    assert reviews and len(decisions) == len(reviews)
+    for output in (*reviews, *decisions):
+        assert output.headers == [("traceparent", parent)]
+    for output in decisions:
+        event = msgspec.json.decode(output.value)["subject"]["event"]
+        assert event["headers"] == {"traceparent": parent.decode()}
