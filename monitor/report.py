@@ -183,11 +183,19 @@ def _most_drifted(windows: list[dict[str, Any]], feature: str) -> tuple[Any, Any
     return best["histograms"][feature], best["window"]["index"]
 
 
+def _short(value: float) -> str:
+    """Axis-label numbers that fit under a bar: 25.9k rather than 2.59e+04."""
+    for bound, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= bound:
+            return f"{value / bound:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
 def _bin_labels(edges: list[float]) -> list[str]:
     if not edges:
         return ["all"]
-    inner = [f"{a:.3g}{DASH}{b:.3g}" for a, b in itertools.pairwise(edges)]
-    return [f"<{edges[0]:.3g}", *inner, f">={edges[-1]:.3g}"]
+    inner = [f"{_short(a)}{DASH}{_short(b)}" for a, b in itertools.pairwise(edges)]
+    return [f"<{_short(edges[0])}", *inner, f">={_short(edges[-1])}"]
 
 
 def _guardrails(decisions: list[dict[str, Any]], alerts: list[dict[str, Any]]) -> str:
