@@ -101,7 +101,10 @@ class DaemonStatsReader:
             events_per_second=self._rate(events),
             records_consumed=int(total("driftd_records_consumed_total")),
             labels=int(total("driftd_labels_total")),
-            dead_letters=dict(sorted(dead_letters.items(), key=lambda item: -item[1])),
+            # Every reason's counter exists from the start (at 0); show only those seen.
+            dead_letters=dict(
+                sorted(((r, n) for r, n in dead_letters.items() if n), key=lambda item: -item[1])
+            ),
             join_pending=int(total("driftd_join_pending")),
             lag=int(total("driftd_consumer_lag_records")),
             checkpoints=int(total("driftd_checkpoints_total")),
