@@ -30,6 +30,12 @@ from monitor.config_drift import (
     TumblingWindow,
     WindowConfig,
 )
+from monitor.config_fairness import (
+    ChallengerConfig,
+    FairnessConfig,
+    check_challengers,
+    check_fairness,
+)
 from monitor.config_formats import SELDON_TOPIC, FormatConfig, TraceHeadersConfig
 from monitor.config_governance import AuditConfig, ReloadConfig
 from monitor.config_guardrails import GuardrailConfig
@@ -263,6 +269,16 @@ class ModelConfig(StrictModel):
     # An alert-action guardrail resolves after this much event time without a hit.
     guardrail_quiet_seconds: float = Field(600.0, gt=0)
     guardrails: list[GuardrailConfig] = Field(default_factory=list)
+    # Group fairness over protected attributes (docs/governance.md); null: off.
+    fairness: FairnessConfig | None = None
+    # Another configured model scoring the same events, compared with this one; null: none.
+    challenger: ChallengerConfig | None = None
+
+    @model_validator(mode="after")
+    def _fairness_attributes(self) -> ModelConfig:
+        if self.fairness is not None:
+            check_fairness(self.fairness, self.task, self.features)
+        return self
 
     @model_validator(mode="after")
     def _segments_are_categorical(self) -> ModelConfig:
@@ -359,6 +375,11 @@ class Config(StrictModel):
     def _audit_topic_is_an_output(self) -> Config:
         if self.audit.enabled and self.audit.topic in self.topics.inputs:
             raise ValueError(f"audit.topic {self.audit.topic} is also an input topic")
+        return self
+
+    @model_validator(mode="after")
+    def _challengers_exist(self) -> Config:
+        check_challengers(self.models)
         return self
 
     @property

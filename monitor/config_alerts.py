@@ -26,7 +26,8 @@ RESERVED_HEADERS = frozenset(
 _SINK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z\-]+$")
 
-Severity = Literal["warning", "critical"]
+# "info" (champion-challenger alerts) is delivered only by routes that name it.
+Severity = Literal["warning", "critical", "info"]
 PagerDutySeverity = Literal["critical", "error", "warning", "info"]
 
 

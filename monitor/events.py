@@ -4,8 +4,10 @@ A message on an input topic is one JSON object::
 
     {"id": "e-1", "model": "credit-risk", "version": "3", "ts": 1764300000.5,
      "features": {"income": 52000.0, "region": "eu"},
-     "prediction": {"score": 0.83, "label": 1}}
+     "prediction": {"score": 0.83, "label": 1}, "attributes": {"gender": "f"}}
 
+``attributes`` (optional) carries protected attributes for fairness monitoring: values
+that are never model inputs, so they are never fed to drift tests or guardrails.
 ``ts`` is seconds since the epoch or an RFC 3339 string. An event may be split: a
 features message (``id, model, ts, features``) and a predictions message
 (``id, model, ts, prediction``) joined by ``(model, id)``; ground truth arrives later as
@@ -39,6 +41,7 @@ class RawEvent(msgspec.Struct, gc=False):
     features: dict[str, Scalar] | None = None
     prediction: dict[str, Scalar] | None = None
     label: Scalar = None
+    attributes: dict[str, Scalar] | None = None
 
 
 _DECODER = msgspec.json.Decoder(RawEvent)
@@ -83,6 +86,8 @@ class Event:
     offset: int
     # Trace headers of the input message(s) (an allowlist, see monitor/formats/headers.py).
     headers: dict[str, str] | None = None
+    # Protected attributes (categorical, canonical strings): for fairness monitoring only.
+    attributes: dict[str, Scalar] | None = None
 
     @property
     def is_complete(self) -> bool:
@@ -209,6 +214,11 @@ class Decoder:
                 rejected.append(Rejected(Reasons.INVALID_TIMESTAMP, detail, record))
                 continue
             version = None if raw.version is None else str(raw.version)
+            if raw.attributes:
+                bad_attribute = self._check_attributes(raw.attributes)
+                if bad_attribute is not None:
+                    rejected.append(Rejected(Reasons.WRONG_TYPE, bad_attribute, record))
+                    continue
             events.append(
                 Event(
                     raw.model,
@@ -221,6 +231,7 @@ class Decoder:
                     record.topic,
                     record.partition,
                     record.offset,
+                    attributes=raw.attributes or None,
                 )
             )
             origins.append(record)
@@ -242,6 +253,16 @@ class Decoder:
             score = raw.prediction.get("score")
             if score is not None and not isinstance(score, float):
                 return Reasons.WRONG_TYPE, "prediction.score must be a number"
+        return None
+
+    def _check_attributes(self, attributes: dict[str, Scalar]) -> str | None:
+        """Attributes are categorical: canonical strings, at most max_category_length long."""
+        limit = self.limits.max_category_length
+        for name, raw in attributes.items():
+            value = raw if isinstance(raw, str) else categorical_value(raw)
+            attributes[name] = value
+            if value is not None and len(value) > limit:
+                return f"attribute {name[:64]!r} longer than {limit}"
         return None
 
     def _timestamp_ok(self, ts: float) -> bool:

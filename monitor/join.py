@@ -121,6 +121,7 @@ def _event_state(event: Event) -> list[Any]:
         event.partition,
         event.offset,
         event.headers,
+        event.attributes,
     ]
 
 
@@ -147,4 +148,5 @@ def _merge(first: Event, second: Event) -> Event | None:
         base.partition,
         base.offset,
         headers,
+        first.attributes if first.attributes is not None else second.attributes,
     )

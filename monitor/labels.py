@@ -37,6 +37,9 @@ class Labelled:
     error: float
     partition: int
     offset: int
+    # For fairness and champion-challenger: the decision's id and the true class label.
+    id: str = ""
+    truth: str | None = None
 
 
 @dataclass(slots=True)
@@ -117,7 +120,8 @@ class LabelJoin:
         error = self._error(label, decision)
         model = label.model
         outcome.matched[model] = outcome.matched.get(model, 0) + 1
-        item = Labelled(decision.ts, error, decision.partition, decision.offset)
+        truth = None if label.model in self.regression else categorical_value(label.label)
+        item = Labelled(decision.ts, error, decision.partition, decision.offset, label.id, truth)
         self.matched_until = max(self.matched_until, decision.ts)
         if decision.ts <= self.released_until:
             outcome.late += 1
@@ -194,7 +198,7 @@ class LabelJoin:
             "released_until": self.released_until,
             "matched_until": self.matched_until,
             "heap": [
-                [ts, model, i.error, i.partition, i.offset]
+                [ts, model, i.error, i.partition, i.offset, i.id, i.truth]
                 for ts, _, model, i in sorted(self._heap)
             ],
         }
@@ -211,8 +215,9 @@ class LabelJoin:
         self.watermark = state["watermark"]
         self.released_until = state["released_until"]
         self.matched_until = state["matched_until"]
+        # Checkpoints written before items carried their id and truth have five fields.
         self._heap = [
-            (ts, next(self._seq), model, Labelled(ts, error, part, off))
-            for ts, model, error, part, off in state["heap"]
+            (item[0], next(self._seq), item[1], Labelled(item[0], *item[2:]))
+            for item in state["heap"]
         ]
         heapq.heapify(self._heap)

@@ -17,7 +17,9 @@ import structlog
 from monitor import __version__
 
 SECRET_WORDS = ("password", "secret", "token", "routing_key", "api_key", "authorization")
-CONTENT_KEYS = frozenset({"features", "feature_value", "values", "payload", "raw_event", "raw"})
+CONTENT_KEYS = frozenset(
+    {"features", "attributes", "feature_value", "values", "payload", "raw_event", "raw"}
+)
 
 EventDict = MutableMapping[str, Any]
 

@@ -251,6 +251,90 @@ class Metrics:
             ["model", "outcome"],
             registry=r,
         )
+        # Fairness: group labels are values of declared attributes, at most max_groups
+        # of them per attribute (the rest pooled as "__other__").
+        group = ["model", "attribute", "group"]
+        self.fairness_positive_rate = Gauge(
+            "driftd_fairness_positive_rate",
+            "Last decision window's positive-decision rate per group (NaN: insufficient data)",
+            group,
+            registry=r,
+        )
+        self.fairness_group_decisions = Gauge(
+            "driftd_fairness_group_decisions",
+            "Decisions per group in the last decision window",
+            group,
+            registry=r,
+        )
+        self.fairness_true_positive_rate = Gauge(
+            "driftd_fairness_true_positive_rate",
+            "Last labelled window's true-positive rate per group (NaN: insufficient data)",
+            group,
+            registry=r,
+        )
+        self.fairness_false_positive_rate = Gauge(
+            "driftd_fairness_false_positive_rate",
+            "Last labelled window's false-positive rate per group (NaN: insufficient data)",
+            group,
+            registry=r,
+        )
+        self.fairness_disparate_impact = Gauge(
+            "driftd_fairness_disparate_impact",
+            "Lowest over highest positive-decision rate among comparable groups, last window "
+            "(NaN: fewer than two groups with enough data)",
+            ["model", "attribute"],
+            registry=r,
+        )
+        self.fairness_gap = Gauge(
+            "driftd_fairness_gap",
+            "Largest rate difference among comparable groups, last labelled window: "
+            "equal_opportunity (true-positive rate) or equalized_odds (TPR or FPR)",
+            ["model", "attribute", "metric"],
+            registry=r,
+        )
+        self.fairness_windows = Counter(
+            "driftd_fairness_windows_total",
+            "Fairness windows evaluated, by kind: decisions or labelled",
+            ["model", "kind"],
+            registry=r,
+        )
+        pair = ["model", "challenger"]
+        self.challenger_matched = Counter(
+            "driftd_challenger_matched_total",
+            "Decisions of a model matched by event id with its challenger's",
+            pair,
+            registry=r,
+        )
+        self.challenger_unmatched = Counter(
+            "driftd_challenger_unmatched_total",
+            "Decisions whose counterpart never came within the TTL, by side",
+            [*pair, "side"],
+            registry=r,
+        )
+        self.challenger_agreement = Gauge(
+            "driftd_challenger_agreement_rate",
+            "Share of matched decisions with the same predicted label, last window",
+            pair,
+            registry=r,
+        )
+        self.challenger_score_difference = Gauge(
+            "driftd_challenger_score_difference",
+            "Challenger score minus champion score over the last window: mean, p05, p50, p95",
+            [*pair, "statistic"],
+            registry=r,
+        )
+        self.challenger_error_rate = Gauge(
+            "driftd_challenger_error_rate",
+            "Error rate over the last labelled window of matched decisions, by role",
+            [*pair, "role"],
+            registry=r,
+        )
+        self.challenger_windows = Counter(
+            "driftd_challenger_windows_total",
+            "Champion-challenger windows evaluated, by kind: decisions or labelled",
+            [*pair, "kind"],
+            registry=r,
+        )
         self.loop_heartbeat = Gauge(
             "driftd_main_loop_heartbeat_timestamp_seconds",
             "Wall-clock time of the main loop's last iteration",

@@ -63,6 +63,8 @@ def event_body(event: Event) -> dict[str, Any]:
     }
     if event.headers:
         body["headers"] = event.headers
+    if event.attributes is not None:
+        body["attributes"] = event.attributes
     return body
 
 

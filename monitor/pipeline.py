@@ -23,6 +23,7 @@ from monitor.labels import LabelJoin
 from monitor.metrics import Metrics
 from monitor.monitoring import ModelMonitoring, ReferenceCatalog
 from monitor.outputs import OutputRecord, dead_letter, encode_json, event_body, joined_event
+from monitor.oversight import Oversight
 
 STATE_VERSION = 1
 # Receives one dict per tested window (see window_stats.py); replay sets it, the daemon not.
@@ -59,6 +60,9 @@ class TaskState:
         self.waits_for_labels = {
             m for m, c in config.models.items() if config.topics.labels and c.concept.error
         }
+        # Fairness and champion-challenger monitors (docs/governance.md).
+        self.oversight = Oversight(config, metrics, observer)
+        self.waits_for_labels |= self.oversight.wants_labels
 
     def model(self, name: str) -> ModelMonitoring:
         monitoring = self.models.get(name)
@@ -75,6 +79,7 @@ class TaskState:
             "labels": self.labels.snapshot(),
             "models": {name: m.snapshot() for name, m in self.models.items()},
             "audit": self.audit_chain.snapshot() if self.audit_chain is not None else None,
+            "oversight": self.oversight.snapshot(),
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -87,6 +92,8 @@ class TaskState:
         for name, model_state in state["models"].items():
             if name in self.config.models:
                 self.model(name).restore(model_state)
+        if "oversight" in state:
+            self.oversight.restore(state["oversight"])
 
 
 class Pipeline:
@@ -143,6 +150,7 @@ class Pipeline:
         if task is not None:
             for monitoring in task.models.values():
                 monitoring.release()
+            task.oversight.release()
         self._update_pending()
 
     # -- processing -----------------------------------------------------------------
@@ -214,6 +222,7 @@ class Pipeline:
         outputs: list[OutputRecord] = []
         for model, items in outcome.released.items():
             outputs.extend(task.model(model).add_labelled(items))
+            outputs.extend(task.oversight.labelled(model, items))
         return outputs
 
     def _expired(self, expired: list[Event]) -> list[OutputRecord]:
@@ -242,6 +251,7 @@ class Pipeline:
             newest = max(e.ts for e in model_events)
             self.metrics.last_event_time.labels(model).set(newest)
             outputs.extend(task.model(model).add(model_events))
+            outputs.extend(task.oversight.decisions(model, model_events))
         joined_topic = self.config.topics.joined
         if joined_topic:
             outputs.extend(joined_event(event, joined_topic) for event in events)
