@@ -70,6 +70,7 @@ class ChallengerMonitor:
     def add(self, side: int, events: list[Event]) -> list[OutputRecord]:
         outputs: list[OutputRecord] = []
         mine, theirs = self.pending[side], self.pending[1 - side]
+        matched = 0
         for event in events:
             predicted = self._predicted(event, self.thresholds[side])
             if predicted is None:
@@ -84,6 +85,9 @@ class ChallengerMonitor:
                 continue
             champion, challenger = (waiting, other) if side == CHAMPION else (other, waiting)
             outputs += self._matched(event.id, champion, challenger)
+            matched += 1
+        if matched:
+            self.metrics.challenger_matched.labels(self.model, self.challenger).inc(matched)
         self._expire()
         return outputs
 
@@ -116,7 +120,6 @@ class ChallengerMonitor:
         return "1" if score >= threshold else "0"
 
     def _matched(self, key: str, champion: Waiting, challenger: Waiting) -> list[OutputRecord]:
-        self.metrics.challenger_matched.labels(self.model, self.challenger).inc()
         outputs: list[OutputRecord] = []
         ts, partition, offset = champion[0], champion[3], champion[4]
         self.agree += champion[1] == challenger[1]
