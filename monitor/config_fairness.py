@@ -112,12 +112,15 @@ def fairness_window(config: FairnessConfig, windows: list[Any]) -> int:
 
 def check_fairness(config: FairnessConfig, task: str, features: dict[str, Any]) -> None:
     if task != "classification":
-        raise ValueError("fairness applies to classification models")
+        raise ValueError("fairness: applies to classification models only")
     for name, source in config.attributes.items():
         if source == "feature":
             feature = features.get(name)
             if feature is None or feature.type != "categorical":
-                raise ValueError(f"fairness attribute {name!r} must be a categorical feature")
+                raise ValueError(
+                    f"fairness.attributes.{name}: not a declared categorical feature "
+                    "(use source 'attribute' for a value outside the features)"
+                )
 
 
 def check_challengers(models: dict[str, Any]) -> None:
