@@ -94,7 +94,7 @@ def test_fairness_alert_on_the_alerts_topic_and_gauges_on_metrics(
         )
         assert agreement == pytest.approx(1 - flipped[last].mean())
         log = daemon.log_path.read_text()
-    alerts = [a for a in decode_values(read_all(broker.bootstrap, alerts_topic))]
+    alerts = decode_values(read_all(broker.bootstrap, alerts_topic))
     fairness = [a for a in alerts if a["kind"] == "fairness"]
     assert [a["status"] for a in fairness] == ["firing"]
     assert fairness[0]["lowest_group"] == "f"
