@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from contextlib import redirect_stderr
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import numpy as np
 import pytest
+import yaml
 from scipy.stats import binomtest
 
 from detectors.fairness import (
@@ -21,6 +24,7 @@ from detectors.fairness import (
     wilson_interval,
 )
 from monitor import logs
+from monitor.config_fairness import ChallengerConfig, FairnessConfig
 from monitor.config_loader import parse_config
 from monitor.errors import ConfigError
 from monitor.events import Decoder, Reasons
@@ -190,3 +194,16 @@ def test_disparities_by_hand() -> None:
 def test_bad_arguments_raise_value_error(call: Any) -> None:
     with pytest.raises(ValueError):
         call()
+
+
+def test_documented_options_are_the_defaults() -> None:
+    """docs/governance.md shows every fairness and challenger option with its default."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "governance.md").read_text("utf-8")
+    section = doc[doc.index("## Fairness monitoring") :]
+    blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)]
+    models = [b["models"]["credit-risk"] for b in blocks if "models" in b]
+    fairness = next(m["fairness"] for m in models if "fairness" in m)
+    attributes = fairness["attributes"]
+    assert FairnessConfig.model_validate(fairness) == FairnessConfig(attributes=attributes)
+    challenger = next(m["challenger"] for m in models if "challenger" in m)
+    assert ChallengerConfig.model_validate(challenger) == ChallengerConfig(model="credit-risk-v2")
