@@ -150,7 +150,7 @@ def test_config_shorthands_and_defaults() -> None:
 
 def test_wilson_interval_matches_scipy() -> None:
     rng = np.random.default_rng(0)
-    trials = rng.integers(1, 400, 200)
+    trials = rng.integers(1, 400, 60)
     successes = rng.integers(0, trials + 1)
     for confidence in (0.9, 0.95, 0.99):
         low, high = wilson_interval(successes, trials, confidence)

@@ -23,7 +23,7 @@ from tests.fairness.streams import (
 )
 
 WINDOW = 500
-N = 16 * WINDOW
+N = 12 * WINDOW
 
 
 def scenario() -> tuple[list[tuple[str, bytes]], object]:
