@@ -207,6 +207,7 @@ def message(d: Draw) -> bytes | None:
             "id",
             "empty",
             "json_value",
+            "attributes",
             "labels",
         ]
     )
@@ -254,6 +255,13 @@ def message(d: Draw) -> bytes | None:
             return d.choice([b"", None, b" ", b"{}", b"null", b"[]"])
         case "json_value":
             return _dumps(d.choice([1, "s", [1], True, None, {"id": 1}, {"model": MODEL}]))
+        case "attributes":  # protected attributes (fairness): canonical, too long, or not a map
+            value = d.choice(["f", 7, 1.5, True, None, "a" * 300, "b" * 5000, [1], {"x": 1}])
+            shape = d.choice(["map", "map", "map", "list", "string"])
+            attributes = (
+                {"gender": value} if shape == "map" else ["gender"] if shape == "list" else "f"
+            )
+            return _dumps({**valid_body(d), "attributes": attributes})
         case _:  # a label message, for the labels topic
             return _dumps(
                 {
