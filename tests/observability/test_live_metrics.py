@@ -103,6 +103,8 @@ def driftd_config(path: Path, bootstrap: str, topics: dict[str, str], hook_url: 
             "reference": {"warmup_events": WARMUP},
             "windows": [{"type": "tumbling", "size": WINDOW}],
             "guardrails": GUARDRAILS,
+            # Fairness windows over region (decisions and, with the labels, labelled ones).
+            "fairness": {"attributes": {"region": "feature"}},
         }
     }
     path.write_text(yaml.safe_dump(config))
