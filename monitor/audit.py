@@ -190,6 +190,14 @@ class AuditTrail:
                 "signal": signal,
                 "params": settings.model_dump(mode="json") if settings is not None else None,
             }
+        if kind in ("fairness", "challenger"):
+            # Their own settings (bounds, windows, K and M), not the drift detectors'.
+            section = model_config.fairness if kind == "fairness" else model_config.challenger
+            return {
+                "detector": test,
+                "threshold": alert.get("bound", alert.get("margin")),
+                "params": section.model_dump(mode="json") if section is not None else None,
+            }
         detectors = model_config.detectors
         settings = getattr(detectors, str(test), None) if test else None
         return {
