@@ -23,9 +23,12 @@ MAX_CONCURRENT = 16
 class HealthState:
     """What the probes report; the daemon updates it, the server only reads it."""
 
-    def __init__(self, liveness_timeout_s: float = 60.0) -> None:
+    def __init__(self, liveness_timeout_s: float = 60.0, readiness_stall_s: float = 10.0) -> None:
         self._clock = time.monotonic
         self.liveness_timeout_s = liveness_timeout_s
+        # A main loop that has not come round for this long (waiting on an unreachable
+        # broker, say) is not ready even before its next check says why.
+        self.readiness_stall_s = readiness_stall_s
         self.last_beat = self._clock()
         self.ready = False
         self.reasons: list[str] = ["starting"]
@@ -36,6 +39,12 @@ class HealthState:
     @property
     def alive(self) -> bool:
         return self._clock() - self.last_beat < self.liveness_timeout_s
+
+    def readiness(self) -> tuple[bool, list[str]]:
+        stalled = self._clock() - self.last_beat
+        if stalled >= self.readiness_stall_s:
+            return False, [*self.reasons, f"main loop busy for {stalled:.0f} s"]
+        return self.ready, list(self.reasons)
 
 
 def _handler(registry: CollectorRegistry, health: HealthState) -> type[BaseHTTPRequestHandler]:
@@ -63,10 +72,11 @@ def _handler(registry: CollectorRegistry, health: HealthState) -> type[BaseHTTPR
                 ok = health.alive
                 self._reply(200 if ok else 503, b"ok\n" if ok else b"main loop stalled\n")
             elif path == "/readyz":
-                if health.ready:
+                ready, reasons = health.readiness()
+                if ready:
                     self._reply(200, b"ready\n")
                 else:
-                    self._reply(503, ("not ready: " + ", ".join(health.reasons) + "\n").encode())
+                    self._reply(503, ("not ready: " + ", ".join(reasons) + "\n").encode())
             elif path == "/":
                 self._reply(200, b"driftd: /metrics /healthz /readyz\n")
             else:
