@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean venv proto
+.PHONY: demo test lint bench bench-peers clean venv proto
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,11 +27,18 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Not part of `make test`. Uses .venv-peers (from `make bench-peers`) when it exists.
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench
 
+# Evidently, Alibi Detect and NannyML pin numpy 1.x: they get an interpreter of their own.
+bench-peers:
+	test -x .venv-peers/bin/python || $(PYTHON) -m venv .venv-peers
+	.venv-peers/bin/python -m pip install --quiet evidently alibi-detect nannyml
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) .venv-peers build dist *.egg-info
 
 # Regenerates the committed protobuf module from proto/ (grpcio-tools: the proto or test extra);
 # tests/formats/test_generated_module.py checks the committed module is up to date.

@@ -26,6 +26,9 @@ class CategoryCoder:
 
     def encode(self, values: list[Any]) -> np.ndarray:
         index = self.index
+        known = list(map(index.get, values))  # in C; None for missing or new values
+        if None not in known:
+            return np.array(known, dtype=np.int32)
         codes = np.empty(len(values), dtype=np.int32)
         for i, value in enumerate(values):
             code = index.get(value)

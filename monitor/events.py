@@ -27,8 +27,10 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import msgspec
+import numpy as np
 
 from monitor.config import Config, ModelConfig
+from monitor.fastlane import ColumnBatch, FastLane, FastValues, ModelLane
 
 Scalar = float | str | bool | None
 
@@ -78,8 +80,8 @@ class Event:
     id: str
     ts: float
     version: str | None
-    features: dict[str, Scalar] | None
-    prediction: dict[str, Scalar] | None
+    features: dict[str, Scalar] | FastValues | None
+    prediction: dict[str, Scalar] | FastValues | None
     label: Scalar
     topic: str
     partition: int
@@ -88,6 +90,9 @@ class Event:
     headers: dict[str, str] | None = None
     # Protected attributes (categorical, canonical strings): for fairness monitoring only.
     attributes: dict[str, Scalar] | None = None
+    # Fast-lane events: the batch's columns and this event's row in them.
+    columns: ColumnBatch | None = None
+    row: int = 0
 
     @property
     def is_complete(self) -> bool:
@@ -166,78 +171,186 @@ class Decoder:
         self.models: dict[str, ModelConfig] = dict(config.models)
         self.label_topic = config.topics.labels
         self._now = now
+        self.fast_lane = FastLane(self.models)
 
     def decode(self, records: Sequence[SourceRecord]) -> tuple[list[Event], list[Rejected]]:
-        events: list[Event] = []
-        origins: list[SourceRecord] = []
         rejected: list[Rejected] = []
-        limits = self.limits
+        slots: list[Event | None] = []
+        general: list[int] = []
+        origins: list[SourceRecord] = []
+        fast: dict[str, list[tuple[int, Any, SourceRecord]]] = {}
+        limit = self.limits.max_message_bytes
+        lane = self.fast_lane
         for record in records:
             value = record.value
-            if value is None or len(value) == 0:
-                rejected.append(Rejected(Reasons.EMPTY, "empty message", record))
-                continue
-            if len(value) > limits.max_message_bytes:
-                detail = f"{len(value)} bytes > limit {limits.max_message_bytes}"
-                rejected.append(Rejected(Reasons.OVERSIZED, detail, record))
-                continue
-            try:
-                raw = _DECODER.decode(value)
-            except msgspec.ValidationError as exc:
-                detail = str(exc)[:300]
-                reason = Reasons.NON_FINITE if "out of range" in detail else Reasons.SCHEMA
-                rejected.append(Rejected(reason, detail, record))
-                continue
-            except UnicodeDecodeError as exc:
-                rejected.append(Rejected(Reasons.INVALID_UTF8, str(exc.reason), record))
-                continue
-            except msgspec.DecodeError as exc:
-                reason = Reasons.NON_FINITE if _mentions_nan(value) else Reasons.INVALID_JSON
-                rejected.append(Rejected(reason, str(exc), record))
-                continue
-            except RecursionError:
-                # msgspec recurses into nested values (even of unknown keys it skips): a
-                # message nested ~1000 deep must not fail the whole batch.
-                rejected.append(Rejected(Reasons.INVALID_JSON, "JSON nested too deeply", record))
-                continue
-            problem = self._check_envelope(raw, record)
-            if problem is not None:
-                rejected.append(Rejected(problem[0], problem[1], record))
-                continue
-            try:
-                ts = parse_timestamp(raw.ts, record.timestamp)
-            except ValueError as exc:
-                rejected.append(Rejected(Reasons.INVALID_TIMESTAMP, str(exc), record))
-                continue
-            if not self._timestamp_ok(ts):
-                detail = f"ts {ts:.0f} outside [{limits.min_timestamp:.0f}, now + skew]"
-                rejected.append(Rejected(Reasons.INVALID_TIMESTAMP, detail, record))
-                continue
-            version = None if raw.version is None else str(raw.version)
+            if value and len(value) <= limit and record.topic != self.label_topic:
+                raw = lane.decode(value)
+                if raw is not None:
+                    fast.setdefault(type(raw).__name__, []).append((len(slots), raw, record))
+                    slots.append(None)
+                    continue
+            event = self._decode_one(record, rejected)
+            if event is not None:
+                general.append(len(slots))
+                origins.append(record)
+                slots.append(event)
+        if general:
+            events = [slots[i] for i in general]
+            checked = self._check_features(events, origins, rejected)  # type: ignore[arg-type]
+            kept = {id(e) for e in checked}
+            for i in general:
+                if id(slots[i]) not in kept:
+                    slots[i] = None
+        for items in fast.values():
+            for position, event in self._fast_events(lane.lane(items[0][1]), items, rejected):
+                slots[position] = event
+        return [e for e in slots if e is not None], rejected
+
+    def _decode_one(self, record: SourceRecord, rejected: list[Rejected]) -> Event | None:
+        """The general path: any record, with a precise reason for a bad one."""
+        limits = self.limits
+        value = record.value
+        if value is None or len(value) == 0:
+            rejected.append(Rejected(Reasons.EMPTY, "empty message", record))
+            return None
+        if len(value) > limits.max_message_bytes:
+            detail = f"{len(value)} bytes > limit {limits.max_message_bytes}"
+            rejected.append(Rejected(Reasons.OVERSIZED, detail, record))
+            return None
+        try:
+            raw = _DECODER.decode(value)
+        except msgspec.ValidationError as exc:
+            detail = str(exc)[:300]
+            reason = Reasons.NON_FINITE if "out of range" in detail else Reasons.SCHEMA
+            rejected.append(Rejected(reason, detail, record))
+            return None
+        except UnicodeDecodeError as exc:
+            rejected.append(Rejected(Reasons.INVALID_UTF8, str(exc.reason), record))
+            return None
+        except msgspec.DecodeError as exc:
+            reason = Reasons.NON_FINITE if _mentions_nan(value) else Reasons.INVALID_JSON
+            rejected.append(Rejected(reason, str(exc), record))
+            return None
+        except RecursionError:
+            # msgspec recurses into nested values (even of unknown keys it skips): a
+            # message nested ~1000 deep must not fail the whole batch.
+            rejected.append(Rejected(Reasons.INVALID_JSON, "JSON nested too deeply", record))
+            return None
+        problem = self._check_envelope(raw, record)
+        if problem is not None:
+            rejected.append(Rejected(problem[0], problem[1], record))
+            return None
+        try:
+            ts = parse_timestamp(raw.ts, record.timestamp)
+        except ValueError as exc:
+            rejected.append(Rejected(Reasons.INVALID_TIMESTAMP, str(exc), record))
+            return None
+        if not self._timestamp_ok(ts):
+            rejected.append(Rejected(Reasons.INVALID_TIMESTAMP, self._ts_detail(ts), record))
+            return None
+        version = None if raw.version is None else str(raw.version)
+        if raw.attributes:
+            bad_attribute = self._check_attributes(raw.attributes)
+            if bad_attribute is not None:
+                rejected.append(Rejected(Reasons.WRONG_TYPE, bad_attribute, record))
+                return None
+        return Event(
+            raw.model,
+            raw.id,
+            ts,
+            version,
+            raw.features,
+            raw.prediction,
+            raw.label,
+            record.topic,
+            record.partition,
+            record.offset,
+            attributes=raw.attributes or None,
+        )
+
+    def _ts_detail(self, ts: float) -> str:
+        return f"ts {ts:.0f} outside [{self.limits.min_timestamp:.0f}, now + skew]"
+
+    def _fast_events(
+        self, lane: ModelLane, items: list[tuple[int, Any, SourceRecord]], rejected: list[Rejected]
+    ) -> list[tuple[int, Event]]:
+        """The checks of the general path, per column; the first failing one names a row."""
+        raws = [raw for _, raw, _ in items]
+        columns = lane.columns(raws)
+        bad: dict[int, tuple[str, str]] = {}
+        limits = self.limits
+        id_limit = limits.max_id_length
+        ids = [raw.id for raw in raws]
+        if "" in ids or max(map(len, ids)) > id_limit:
+            for i, event_id in enumerate(ids):
+                if not event_id or len(event_id) > id_limit:
+                    bad[i] = (Reasons.INVALID_ID, f"id must be 1..{id_limit} characters")
+        stamps = [raw.ts for raw in raws]
+        try:
+            ts = np.array(stamps, dtype=np.float64)
+        except (TypeError, ValueError):  # RFC 3339 strings or absent: one by one
+            ts = np.empty(len(raws))
+            for i, (stamp, (_, _, record)) in enumerate(zip(stamps, items, strict=True)):
+                try:
+                    ts[i] = parse_timestamp(stamp, record.timestamp)
+                except ValueError as exc:
+                    bad.setdefault(i, (Reasons.INVALID_TIMESTAMP, str(exc)))
+                    ts[i] = 0.0
+        now = self._now() if self._now is not None else time.time()
+        with np.errstate(invalid="ignore"):
+            out_of_range = ~((ts >= limits.min_timestamp) & (ts <= now + limits.max_future_seconds))
+        for i in np.flatnonzero(out_of_range).tolist():
+            bad.setdefault(i, (Reasons.INVALID_TIMESTAMP, self._ts_detail(float(ts[i]))))
+        for i, raw in enumerate(raws):
             if raw.attributes:
                 bad_attribute = self._check_attributes(raw.attributes)
                 if bad_attribute is not None:
-                    rejected.append(Rejected(Reasons.WRONG_TYPE, bad_attribute, record))
-                    continue
-            events.append(
-                Event(
-                    raw.model,
-                    raw.id,
-                    ts,
-                    version,
-                    raw.features,
-                    raw.prediction,
-                    raw.label,
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                    attributes=raw.attributes or None,
+                    bad.setdefault(i, (Reasons.WRONG_TYPE, bad_attribute))
+        required = set(lane.required)
+        category_limit = limits.max_category_length
+        for name in self.models[lane.model].features:
+            numeric = columns.numeric.get(name)
+            if name in required:
+                missing = (
+                    np.isnan(numeric)
+                    if numeric is not None
+                    else np.array([v is None for v in columns.categorical[name]])
                 )
+                for i in np.flatnonzero(missing).tolist():
+                    bad.setdefault(i, (Reasons.MISSING_FEATURE, f"feature {name!r} is required"))
+            if numeric is None:
+                values = columns.categorical[name]
+                if max(map(len, filter(None, values)), default=0) > category_limit:
+                    detail = f"feature {name!r} longer than {category_limit}"
+                    for i, v in enumerate(values):
+                        if v is not None and len(v) > category_limit:
+                            bad.setdefault(i, (Reasons.WRONG_TYPE, detail))
+        stamps_list = ts.tolist()
+        out = []
+        model = lane.model
+        for i, (position, raw, record) in enumerate(items):
+            problem = bad.get(i) if bad else None
+            if problem is not None:
+                rejected.append(Rejected(problem[0], problem[1], record))
+                continue
+            version = raw.version
+            event = Event(
+                model,
+                raw.id,
+                stamps_list[i],
+                version if version is None or type(version) is str else str(version),
+                raw.features,
+                raw.prediction,
+                None,
+                record.topic,
+                record.partition,
+                record.offset,
+                attributes=raw.attributes or None,
+                columns=columns,
+                row=i,
             )
-            origins.append(record)
-        if events:
-            events = self._check_features(events, origins, rejected)
-        return events, rejected
+            out.append((position, event))
+        return out
 
     def _check_envelope(self, raw: RawEvent, record: SourceRecord) -> tuple[str, str] | None:
         if raw.model not in self.models:

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from monitor.events import Event, categorical_value
+from monitor.fastlane import fast_rows, pick
 
 Key = tuple[str, str]
 
@@ -80,8 +82,10 @@ class LabelJoin:
 
     # -- input ------------------------------------------------------------------------
     def add_decisions(self, events: list[Event]) -> None:
-        for event in events:
-            predicted = self._predicted(event)
+        predictions = self._predicted_fast(events)
+        if predictions is None:
+            predictions = [self._predicted(event) for event in events]
+        for event, predicted in zip(events, predictions, strict=True):
             if predicted is None:
                 continue
             key = (event.model, event.id)
@@ -159,6 +163,32 @@ class LabelJoin:
             outcome.unmatched[(key[0], reason)] = outcome.unmatched.get((key[0], reason), 0) + 1
 
     # -- errors -----------------------------------------------------------------------
+    def _predicted_fast(self, events: list[Event]) -> list[Any] | None:
+        """Predicted labels of fast-lane classification events, from their columns."""
+        fast = fast_rows(events)
+        if fast is None or events[0].model in self.regression:
+            return None
+        columns, rows = fast
+        labels = pick(columns.label, rows)
+        if None in labels:
+            threshold = self.thresholds.get(events[0].model, 0.5)
+            scores = columns.score[rows].tolist()
+            labels = [
+                (None if math.isnan(s) else 1.0 if s >= threshold else 0.0) if v is None else v
+                for v, s in zip(labels, scores, strict=True)
+            ]
+        canonical: dict[Any, Any] = {}
+        out = []
+        for value in labels:
+            # Few distinct labels: canonicalise each once (True and 1.0 are equal keys and
+            # spell the same category, "1"; the type is part of the key for "true").
+            key = (type(value), value)
+            text = canonical.get(key)
+            if text is None and value is not None:
+                text = canonical[key] = categorical_value(value)
+            out.append(text)
+        return out
+
     def _predicted(self, event: Event) -> Any:
         prediction = event.prediction
         if prediction is None:

@@ -24,6 +24,7 @@ from monitor.concept import ConceptMonitor
 from monitor.config import Config, ModelConfig
 from monitor.drift import DriftMonitor, ReferenceSource, WindowReport
 from monitor.events import Event
+from monitor.fastlane import fast_rows, pick
 from monitor.gate import Gate
 from monitor.labels import Labelled
 from monitor.logs import get_logger
@@ -153,22 +154,34 @@ class ModelMonitoring:
             PARTITION: np.fromiter((e.partition for e in events), np.int32, n),
             OFFSET: np.fromiter((e.offset for e in events), np.int64, n),
         }
+        fast = fast_rows(events)
+        if fast is not None:
+            columns, rows = fast
+            for name in self.numeric:
+                block[name] = columns.numeric[name][rows]
+            for name in self.categorical:
+                block[name] = self._encode(name, pick(columns.categorical[name], rows))
+            if self._wants_score:
+                block[SCORE] = columns.score[rows]
+            return block
         features = [e.features or _EMPTY for e in events]
         for name in self.numeric:
             block[name] = np.array([f.get(name) for f in features], dtype=np.float64)
         for name in self.categorical:
-            coder = self.coders[name]
-            before = coder.overflowed
-            block[name] = coder.encode([f.get(name) for f in features])
-            if coder.overflowed > before:
-                self.metrics.category_overflow.labels(self.model, name).inc(
-                    coder.overflowed - before
-                )
+            block[name] = self._encode(name, [f.get(name) for f in features])
         if self._wants_score:
             block[SCORE] = np.array(
                 [(e.prediction or _EMPTY).get("score") for e in events], dtype=np.float64
             )
         return block
+
+    def _encode(self, name: str, values: list[Any]) -> np.ndarray:
+        coder = self.coders[name]
+        before = coder.overflowed
+        codes = coder.encode(values)
+        if coder.overflowed > before:
+            self.metrics.category_overflow.labels(self.model, name).inc(coder.overflowed - before)
+        return codes
 
     def add(self, events: list[Event]) -> list[OutputRecord]:
         outputs = self.gate.apply(events)

@@ -10,6 +10,7 @@ import numpy as np
 
 from monitor.config import ModelConfig
 from monitor.events import Event, Scalar, categorical_value
+from monitor.fastlane import ColumnBatch, fast_rows, pick
 
 _NO_VALUES: dict[str, Scalar] = {}
 _NONE = np.array(None, dtype=object)
@@ -46,6 +47,9 @@ class DecisionBatch:
         model = events[0].model if events else ""
         if any(event.model != model for event in events):
             raise ValueError("a decision batch holds the decisions of one model")
+        fast = fast_rows(events)
+        if fast is not None:
+            return cls._from_columns(model, events, model_config, features, *fast)
         feature_maps = [event.features or _NO_VALUES for event in events]
         prediction_maps = [event.prediction or _NO_VALUES for event in events]
         numeric: dict[str, np.ndarray] = {}
@@ -66,6 +70,36 @@ class DecisionBatch:
             categorical=categorical,
             score=_numbers([values.get("score") for values in prediction_maps]),
             label=_numbers([values.get("label") for values in prediction_maps]),
+        )
+
+    @classmethod
+    def _from_columns(
+        cls,
+        model: str,
+        events: Sequence[Event],
+        model_config: ModelConfig,
+        features: Collection[str] | None,
+        columns: ColumnBatch,
+        rows: np.ndarray | slice,
+    ) -> DecisionBatch:
+        """Fast-lane events: their columns were extracted once by the decoder."""
+        numeric: dict[str, np.ndarray] = {}
+        categorical: dict[str, np.ndarray] = {}
+        for name, feature in model_config.features.items():
+            if features is not None and name not in features:
+                continue
+            if feature.type == "numeric":
+                numeric[name] = columns.numeric[name][rows]
+            else:
+                categorical[name] = _categories(pick(columns.categorical[name], rows))
+        return cls(
+            model=model,
+            size=len(events),
+            version=np.array([event.version for event in events], dtype=object),
+            numeric=numeric,
+            categorical=categorical,
+            score=columns.score[rows],
+            label=_numbers(pick(columns.label, rows)),
         )
 
     def missing(self, feature: str) -> np.ndarray:

@@ -1,0 +1,75 @@
+"""Peak RSS of the pipeline over a long stream: ``python -m bench.memory EVENTS``.
+
+Runs in a fresh process (so nothing else the harness did counts) and feeds driftd's
+Pipeline directly, in batches of 5 000 like the consumer, with the benchmark config: every
+detector, guardrail and metric, labels for every tenth event. Events come from a pool of
+50 000 encoded once, each sent with a new id, so the label join fills to its bound. Prints
+one JSON line: peak RSS (MiB) after each million events.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+
+from bench import data
+from monitor.config import Config
+from monitor.metrics import Metrics
+from monitor.pipeline import Pipeline
+
+POOL = 50_000
+BATCH = 5_000
+ID_AT = slice(9, 18)  # the 9 digits of "e-NNNNNNNNN" right after '{"id":"e-'
+
+
+@dataclass(slots=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes
+    headers: tuple[()] = ()
+
+
+def with_id(value: bytes, number: int) -> bytes:
+    return value[: ID_AT.start] + b"%09d" % number + value[ID_AT.stop :]
+
+
+def peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main(total: int) -> None:
+    names = {k: k for k in ("features", "predictions", "labels", "alerts", "review", "dead_letter")}
+    config = Config.model_validate(data.config("127.0.0.1:9", names, "memory", 0))
+    pipeline = Pipeline(config, Metrics(CollectorRegistry()))
+    pool = data.events(POOL, drift_from=POOL // 2)
+    label_pool = data.labels(range(0, POOL, 10))
+    peaks: dict[int, float] = {}
+    started = time.perf_counter()
+    label_offset = 0
+    for start in range(0, total, BATCH):
+        records = [
+            Record("features", 0, n, 0, None, with_id(pool[n % POOL], n))
+            for n in range(start, start + BATCH)
+        ]
+        for n in range(start, start + BATCH, 10):
+            value = with_id(label_pool[(n % POOL) // 10], n)
+            records.append(Record("labels", 0, label_offset, 0, None, value))
+            label_offset += 1
+        pipeline.process(records)
+        done = start + BATCH
+        if done % 1_000_000 == 0:
+            peaks[done] = peak_mib()
+    print(json.dumps({"peaks_mib": peaks, "seconds": time.perf_counter() - started}))
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 5_000_000)
