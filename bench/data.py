@@ -158,7 +158,7 @@ def config(bootstrap: str, topics: dict[str, str], group: str, port: int) -> dic
                     "score": ["ks", "psi"],
                 },
                 "concept": {"error": {"type": "adwin"}, "score": {"type": "adwin"}},
-                "policy": {"consecutive_windows": 1},
+                "policy": {"consecutive_windows": 1, "resolve_after": 1},
                 "guardrails": guardrails(),
             }
         },

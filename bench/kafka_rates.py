@@ -202,7 +202,7 @@ def alert_latencies(
     number = start
     try:
         for k in range(windows):
-            drift = k % 2 == 0
+            drift = k % 2 == 1  # the stream before ends drifted: resolve, then fire
             values = data.events(size, number, drift_from=number if drift else None, seed=k)
             before = run.processed
             for value in values[:-1]:

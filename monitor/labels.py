@@ -85,13 +85,16 @@ class LabelJoin:
         predictions = self._predicted_fast(events)
         if predictions is None:
             predictions = [self._predicted(event) for event in events]
+        watermark = self.watermark
         for event, predicted in zip(events, predictions, strict=True):
             if predicted is None:
                 continue
             key = (event.model, event.id)
-            decision = Decision(event.ts, predicted, event.partition, event.offset)
-            self.watermark = max(self.watermark, event.ts)
-            early = self.early.pop(key, None)
+            ts = event.ts
+            decision = Decision(ts, predicted, event.partition, event.offset)
+            if ts > watermark:
+                watermark = self.watermark = ts
+            early = self.early.pop(key, None) if self.early else None
             if early is not None:
                 self._found.append((early, decision))
                 continue
