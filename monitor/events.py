@@ -287,6 +287,8 @@ class Decoder:
                     bad[i] = (Reasons.INVALID_ID, f"id must be 1..{id_limit} characters")
         stamps = [raw.ts for raw in raws]
         try:
+            if None in stamps:  # numpy would take None for NaN, not for the record's time
+                raise TypeError
             ts = np.array(stamps, dtype=np.float64)
         except (TypeError, ValueError):  # RFC 3339 strings or absent: one by one
             ts = np.empty(len(raws))

@@ -1,0 +1,181 @@
+"""The decoder's fast lane reaches the same events and rejections as the general path.
+
+Every record is decoded twice: by the decoder as configured, and by one whose fast lane
+accepts nothing (so every record takes the general path, the reference). Events must agree
+field by field (features and prediction compared as dictionaries), rejections reason by
+reason, for a mix of good records and every kind of bad one, in record order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import numpy as np
+import pytest
+
+from monitor.config_loader import parse_config
+from monitor.events import Decoder, Event
+from monitor.fastlane import fast_rows
+from monitor.guardrails.batch import DecisionBatch
+
+CONFIG = parse_config(
+    """
+topics: {labels: labels}
+limits: {max_message_bytes: 2000, max_category_length: 8, max_id_length: 12}
+models:
+  m:
+    features:
+      x: {type: numeric, required: true}
+      y: {type: numeric}
+      c: {type: categorical}
+      d: {type: categorical, required: true}
+  n:
+    features:
+      z: {type: numeric}
+"""
+)
+NOW = 1_764_300_000.0
+
+
+@dataclass
+class Record:
+    value: bytes | None
+    topic: str = "driftd.features"
+    partition: int = 0
+    offset: int = 0
+    timestamp: int = 1_764_300_000_000
+    key: bytes | None = None
+    headers: list[tuple[str, bytes | None]] = field(default_factory=list)
+
+
+class _NoFastLane:
+    def decode(self, value: bytes) -> None:
+        return None
+
+
+def enc(**body: Any) -> bytes:
+    base: dict[str, Any] = {
+        "id": "a",
+        "model": "m",
+        "ts": NOW,
+        "features": {"x": 1.0, "y": 2.0, "c": "eu", "d": "web"},
+        "prediction": {"score": 0.7, "label": 1},
+    }
+    base.update(body)
+    return msgspec.json.encode(base)
+
+
+MESSAGES = [
+    enc(),
+    enc(id="b", features={"x": 3.0, "d": "app"}),  # optional features absent
+    enc(id="c", features={"x": 3.0, "y": None, "c": None, "d": "app"}),  # explicit nulls
+    enc(id="d", model="n", features={"z": 1.5}, prediction={"score": 0.1}),
+    enc(id="e", features={"x": 1.0, "d": "web", "extra": 5.0}),  # undeclared: general path
+    enc(id="f", features={"x": 1.0, "d": 7}),  # a number as category: general path
+    enc(id="g", features={"y": 1.0, "d": "web"}),  # required x missing
+    enc(id="h", features={"x": 1.0, "c": "eu"}),  # required d missing
+    enc(id="i", features={"x": "1.5", "d": "web"}),  # wrong type
+    enc(id="j", features={"x": True, "d": "web"}),  # a boolean is not a number
+    enc(id="k", features={"x": 1.0, "d": "z" * 9}),  # category too long
+    enc(id="", features={"x": 1.0, "d": "web"}),  # empty id
+    enc(id="x" * 13),  # id too long
+    enc(id="l", ts=12.0),  # before min_timestamp
+    enc(id="m", ts=NOW + 10 * 86400),  # in the future
+    enc(id="n", ts="2025-11-28T04:45:00Z"),  # RFC 3339
+    enc(id="o", ts="2025-11-28T04:45:00"),  # no time zone
+    enc(id="p", ts=None),  # the record's time
+    enc(id="q", model="other"),
+    enc(id="r", prediction={"score": "high"}),
+    enc(id="s", prediction={"score": 0.2, "label": None, "value": 3.0}),
+    enc(id="t", prediction=None),  # a features half
+    enc(id="u", features=None),  # a predictions half
+    enc(id="v", version=4),
+    b'{"id": "w", "model": "m", "features": {"x": NaN, "d": "web"}, "prediction": {}}',
+    b"not json",
+    b"",
+    None,
+]
+
+
+def _records() -> list[Record]:
+    records = [Record(v, offset=i) for i, v in enumerate(MESSAGES)]
+    records.append(Record(b'{"id": "a", "model": "m", "label": 1}', topic="labels", offset=99))
+    return records
+
+
+def _plain(event: Event) -> dict[str, Any]:
+    out = {
+        name: getattr(event, name)
+        for name in ("model", "id", "ts", "version", "label", "topic", "partition", "offset")
+    }
+    for part in ("features", "prediction"):
+        values = getattr(event, part)
+        out[part] = None if values is None else dict(values.items())
+    return out
+
+
+def _decode(fast: bool, records: list[Record] | None = None) -> tuple[list[Event], list[Any]]:
+    decoder = Decoder(CONFIG, now=lambda: NOW)
+    if not fast:
+        decoder.fast_lane.decode = _NoFastLane().decode  # type: ignore[method-assign]
+    return decoder.decode(_records() if records is None else records)
+
+
+@pytest.mark.parametrize(
+    "chosen",
+    [
+        None,  # all at once
+        [0, 17],  # numeric and absent times only
+        [0, 15],  # numeric and RFC 3339 times
+        [0, 13, 14],  # out-of-range times only
+        [1, 2, 6, 7, 10],  # feature checks only
+    ],
+)
+def test_fast_lane_agrees_with_the_general_path(chosen: list[int] | None) -> None:
+    records = None if chosen is None else [_records()[i] for i in chosen]
+    fast_events, fast_rejected = _decode(True, records)
+    slow_events, slow_rejected = _decode(False, records)
+    assert [_plain(e) for e in fast_events] == [_plain(e) for e in slow_events]
+    by_offset = sorted((r.record.offset, r.reason, r.detail) for r in fast_rejected)
+    assert by_offset == sorted((r.record.offset, r.reason, r.detail) for r in slow_rejected)
+    if chosen is None:  # most good records really took the fast lane
+        assert sum(e.columns is not None for e in fast_events) >= 6
+
+
+def test_fast_lane_columns_are_the_events_values() -> None:
+    events, _ = _decode(fast=True)
+    model_m = [e for e in events if e.model == "m" and e.columns is not None]
+    found = fast_rows(model_m)
+    assert found is not None
+    columns, rows = found
+    expected_x = [e.features.get("x") for e in model_m]  # type: ignore[union-attr]
+    expected_y = [e.features.get("y") for e in model_m]  # type: ignore[union-attr]
+    np.testing.assert_array_equal(columns.numeric["x"][rows], np.array(expected_x, float))
+    np.testing.assert_array_equal(columns.numeric["y"][rows], np.array(expected_y, float))
+    # Guardrail columns from the fast lane equal those built from the events' values.
+    fast_batch = DecisionBatch.from_events(model_m, CONFIG.models["m"])
+    plain = [Event(*[getattr(e, f) for f in Event.__slots__][:10]) for e in model_m]
+    for event, copy in zip(model_m, plain, strict=True):
+        copy.features = dict(event.features.items())  # type: ignore[union-attr]
+        copy.prediction = dict(event.prediction.items())  # type: ignore[union-attr]
+    slow_batch = DecisionBatch.from_events(plain, CONFIG.models["m"])
+    for name in ("x", "y"):
+        np.testing.assert_array_equal(fast_batch.numeric[name], slow_batch.numeric[name])
+    for name in ("c", "d"):
+        assert fast_batch.categorical[name].tolist() == slow_batch.categorical[name].tolist()
+    np.testing.assert_array_equal(fast_batch.score, slow_batch.score)
+    np.testing.assert_array_equal(fast_batch.label, slow_batch.label)
+
+
+def test_fast_values_read_and_encode_like_the_dictionary() -> None:
+    events, _ = _decode(fast=True)
+    event = next(e for e in events if e.id == "b")
+    assert event.columns is not None
+    features = event.features
+    assert features is not None
+    assert dict(features.items()) == {"x": 3.0, "d": "app"}
+    assert features.get("y") is None and "y" not in features and "x" in features
+    assert features == {"x": 3.0, "d": "app"}
+    assert msgspec.json.decode(msgspec.json.encode(features)) == {"x": 3.0, "d": "app"}
