@@ -47,9 +47,11 @@ class JoinBuffer:
         completed: list[Event] = []
         duplicates = 0
         pending = self._pending
+        watermark = self.watermark
         for event in events:
-            self.watermark = max(self.watermark, event.ts)
-            if event.is_complete:
+            if event.ts > watermark:
+                watermark = self.watermark = event.ts
+            if event.features is not None and event.prediction is not None:
                 completed.append(event)
                 continue
             key = (event.model, event.id)

@@ -188,10 +188,16 @@ class ModelMonitoring:
         block = self.block(events)
         refs: dict[str, list[int]] = {}
         sources: dict[str, ReferenceSource] = {}
-        for i, event in enumerate(events):
-            key, source = self.catalog.for_version(self.model, event.version)
-            refs.setdefault(key, []).append(i)
-            sources.setdefault(key, source)
+        versions = [e.version for e in events]
+        routes = {v: self.catalog.for_version(self.model, v) for v in set(versions)}
+        if len({key for key, _ in routes.values()}) == 1:  # the usual case: one reference
+            key, source = next(iter(routes.values()))
+            refs[key], sources[key] = list(range(len(events))), source
+        else:
+            for i, version in enumerate(versions):
+                key, source = routes[version]
+                refs.setdefault(key, []).append(i)
+                sources.setdefault(key, source)
         for ref_key, rows in refs.items():
             index = np.asarray(rows) if len(rows) != len(events) else slice(None)
             subset = take(block, index)
