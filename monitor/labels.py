@@ -17,14 +17,18 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from monitor.events import Event, categorical_value
 from monitor.fastlane import fast_rows, pick
 
 Key = tuple[str, str]
 
 
-@dataclass(slots=True)
-class Decision:
+class Decision(msgspec.Struct, array_like=True, gc=False):
+    """A struct, not a dataclass: a checkpoint encodes a task's (up to ``max_pending``)
+    waiting decisions in C, once a second, instead of building a list per decision."""
+
     ts: float
     predicted: Any  # class label (str) or value (float)
     partition: int
@@ -218,15 +222,13 @@ class LabelJoin:
     # -- state ------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         return {
-            "decisions": [
-                [k[0], k[1], d.ts, d.predicted, d.partition, d.offset]
-                for k, d in self.decisions.items()
-            ],
+            # [[model, id], [ts, predicted, partition, offset]] per decision, encoded in C.
+            "decisions": list(self.decisions.items()),
             "early": [
                 [k[0], k[1], e.ts, e.label, e.topic, e.partition, e.offset]
                 for k, e in self.early.items()
             ],
-            "expired": [list(k) for k in self.expired],
+            "expired": list(self.expired),
             "watermark": self.watermark,
             "released_until": self.released_until,
             "matched_until": self.matched_until,
@@ -237,9 +239,7 @@ class LabelJoin:
         }
 
     def restore(self, state: dict[str, Any]) -> None:
-        self.decisions = OrderedDict(
-            ((m, i), Decision(ts, p, part, off)) for m, i, ts, p, part, off in state["decisions"]
-        )
+        self.decisions = OrderedDict(_decision_entry(item) for item in state["decisions"])
         self.early = OrderedDict(
             ((m, i), Event(m, i, ts, None, None, None, lab, topic, part, off))
             for m, i, ts, lab, topic, part, off in state["early"]
@@ -254,3 +254,11 @@ class LabelJoin:
             for item in state["heap"]
         ]
         heapq.heapify(self._heap)
+
+
+def _decision_entry(item: list[Any]) -> tuple[Key, Decision]:
+    if len(item) == 2:
+        (model, event_id), (ts, predicted, partition, offset) = item
+    else:  # the earlier checkpoint format: one flat list per decision
+        model, event_id, ts, predicted, partition, offset = item
+    return (model, event_id), Decision(ts, predicted, partition, offset)
