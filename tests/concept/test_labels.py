@@ -59,3 +59,21 @@ def test_pending_decisions_are_bounded() -> None:
     labels = join(max_pending=10)
     labels.add_decisions([decision(i) for i in range(1000)])
     assert len(labels.decisions) == 10
+
+
+def test_waiting_decisions_survive_a_checkpoint_in_both_formats() -> None:
+    import msgspec
+
+    before = join()
+    before.add_decisions([decision(i, score=0.2 + 0.1 * (i % 2)) for i in range(5)])
+    state = msgspec.msgpack.decode(msgspec.msgpack.encode(before.snapshot()))
+    # The earlier format: one flat [model, id, ts, predicted, partition, offset] each.
+    flat = [[m, i, ts, p, part, off] for (m, i), (ts, p, part, off) in state["decisions"]]
+    for decisions in (state["decisions"], flat):
+        after = join()
+        after.restore({**state, "decisions": decisions})
+        assert list(after.decisions) == [("m", f"e{i}") for i in range(5)]
+        outcome = after.add_labels([label(i, 0.0) for i in range(5)])
+        assert outcome.matched == {"m": 5}
+        errors = [item.error for item in outcome.released["m"]]
+        assert errors == [0.0, 0.0, 0.0, 0.0, 0.0]  # predicted 0 (score < 0.5), truth 0
