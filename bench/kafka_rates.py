@@ -193,7 +193,10 @@ def alert_latencies(
     """
     size = 5000
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
-    watcher = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    # The watcher must not add a long broker-side fetch wait of its own to the figure.
+    watcher = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10
+    )
     tp = TopicPartition(topics.names["alerts"], 0)
     watcher.assign([tp])
     watcher.seek_to_end(tp)

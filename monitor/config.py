@@ -126,6 +126,9 @@ class ConsumerConfig(StrictModel):
     heartbeat_interval_ms: int = Field(3000, ge=100)
     fetch_max_bytes: int = Field(52_428_800, ge=1024)
     max_partition_fetch_bytes: int = Field(1_048_576, ge=1024)
+    # How long the broker may hold a fetch waiting for data. kafka-python's 500 ms default
+    # adds up to half a second between a window's last event and its alert.
+    fetch_max_wait_ms: int = Field(50, ge=0, le=10_000)
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
 
     @model_validator(mode="after")

@@ -75,6 +75,7 @@ def consumer_options(cfg: KafkaConfig) -> dict[str, Any]:
         "heartbeat_interval_ms": c.heartbeat_interval_ms,
         "fetch_max_bytes": c.fetch_max_bytes,
         "max_partition_fetch_bytes": c.max_partition_fetch_bytes,
+        "fetch_max_wait_ms": c.fetch_max_wait_ms,
         # The range assignor gives one member the same partition number of every
         # co-partitioned input topic, which is what keeps a task's inputs together.
         "partition_assignment_strategy": (RangePartitionAssignor,),
