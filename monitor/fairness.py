@@ -138,7 +138,7 @@ class FairnessMonitor:
         return score >= self.threshold if isinstance(score, float) else None
 
     def _value(self, event: Event, attribute: str) -> Any:
-        source = event.attributes if self.config.attributes[attribute] == "attribute" else None
+        source: Any = event.attributes if self.config.attributes[attribute] == "attribute" else None
         if source is None and self.config.attributes[attribute] == "feature":
             source = event.features
         return source.get(attribute) if source is not None else None

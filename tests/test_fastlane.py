@@ -92,6 +92,8 @@ MESSAGES = [
     enc(id="t", prediction=None),  # a features half
     enc(id="u", features=None),  # a predictions half
     enc(id="v", version=4),
+    enc(id="y", attributes={"gender": "f", "band": 3}),  # attributes, one canonicalised
+    enc(id="z", attributes={"gender": "f" * 9}),  # attribute too long
     b'{"id": "w", "model": "m", "features": {"x": NaN, "d": "web"}, "prediction": {}}',
     b"not json",
     b"",
@@ -108,7 +110,17 @@ def _records() -> list[Record]:
 def _plain(event: Event) -> dict[str, Any]:
     out = {
         name: getattr(event, name)
-        for name in ("model", "id", "ts", "version", "label", "topic", "partition", "offset")
+        for name in (
+            "model",
+            "id",
+            "ts",
+            "version",
+            "label",
+            "topic",
+            "partition",
+            "offset",
+            "attributes",
+        )
     }
     for part in ("features", "prediction"):
         values = getattr(event, part)
