@@ -22,7 +22,7 @@ import math
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -91,8 +91,9 @@ class Event:
     # Protected attributes (categorical, canonical strings): for fairness monitoring only.
     attributes: dict[str, Scalar] | None = None
     # Fast-lane events: the batch's columns and this event's row in them.
-    columns: ColumnBatch | None = None
-    row: int = 0
+    # Not part of the event's value: two decodes of the same record are equal events.
+    columns: ColumnBatch | None = field(default=None, compare=False, repr=False)
+    row: int = field(default=0, compare=False, repr=False)
 
     @property
     def is_complete(self) -> bool:

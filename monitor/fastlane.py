@@ -137,6 +137,9 @@ class ModelLane:
             tag_field="model",
             tag=model,
             gc=False,
+            # Any other key (a top-level ``label``, say) takes the general path, which
+            # knows what it means and what makes it invalid.
+            forbid_unknown_fields=True,
         )
 
     def columns(self, raws: list[Any]) -> ColumnBatch:

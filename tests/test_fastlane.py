@@ -98,6 +98,10 @@ MESSAGES = [
     b"not json",
     b"",
     None,
+    enc(id="aa", label=1),  # a full event with its label: the general path keeps it
+    enc(id="ab", label=[1]),  # a label that is no scalar
+    enc(id="ac", label={"y": 1}),
+    enc(id="ad", junk={"nested": [1, 2]}),  # unknown top-level keys are ignored
 ]
 
 
