@@ -46,6 +46,15 @@ class Checkpoint:
     state: bytes
 
 
+def usable(checkpoint: Checkpoint | None, committed: dict[str, int | None]) -> bool:
+    """A checkpoint is restored unless it is behind the group's committed offsets (which a
+    correct run never produces: a commit always follows its checkpoint)."""
+    return checkpoint is not None and all(
+        offset is None or checkpoint.offsets.get(topic, 0) >= offset
+        for topic, offset in committed.items()
+    )
+
+
 class CheckpointStore:
     def __init__(self, topic: str, group_id: str, reader: KafkaConsumer) -> None:
         self.topic = topic

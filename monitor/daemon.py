@@ -10,66 +10,53 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import threading
 import time
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from kafka import AsyncConsumerRebalanceListener, OffsetAndMetadata, TopicPartition
-from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
-from kafka.future import Future
+from kafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
-from monitor.checkpoint import CheckpointStore
+from monitor.checkpoint import CheckpointStore, usable
 from monitor.codecs import check_codecs
 from monitor.config import Config
 from monitor.daemon_governance import Governance
 from monitor.errors import DeliveryError, DriftdError, KafkaIOError
 from monitor.events import Rejected, SourceRecord
 from monitor.http import HealthState, ProbeServer
-from monitor.kafka_io import KafkaSink, ensure_topics, make_admin, make_consumer, make_producer
+from monitor.kafka_io import KafkaSink, ensure_topics, make_consumer, make_producer
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.notify import Notifier
 from monitor.outputs import OutputRecord, dead_letter
 from monitor.pipeline import Pipeline
+from monitor.rebalance import in_worker_thread
+from monitor.signals import Signals
+from monitor.topics import ensure_state_topic, measure_lag, wait_for_inputs
 
 PROBE_INTERVAL_S = 2.0
 
 
+THREAD = "driftd-rebalance"
+
+
 class _Rebalance(AsyncConsumerRebalanceListener):
-    """kafka-python runs rebalance listeners on its network thread, which must stay free
-    for heartbeats and for the very requests a checkpoint makes; the blocking work runs on
-    a worker thread while the listener awaits it."""
+    """Checkpoints revoked tasks on a worker thread (see ``rebalance.py``)."""
 
     def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await _in_worker_thread(self.daemon.release_tasks, revoked, True)
+        await in_worker_thread(self.daemon.release_tasks, revoked, True, name=THREAD)
 
     async def on_partitions_lost(self, lost: set[TopicPartition]) -> None:
         # Another member may own these already: writing their state now would race it.
-        await _in_worker_thread(self.daemon.release_tasks, lost, False)
+        await in_worker_thread(self.daemon.release_tasks, lost, False, name=THREAD)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self.daemon.accept_tasks(assigned)
-
-
-def _in_worker_thread(function: Any, *args: Any) -> Future:
-    future = Future()
-
-    def work() -> None:
-        try:
-            future.success(function(*args))
-        except BaseException as exc:
-            future.failure(exc)
-
-    threading.Thread(target=work, name="driftd-rebalance", daemon=True).start()
-    return future
 
 
 class Daemon:
@@ -101,7 +88,7 @@ class Daemon:
         self._last_checkpoint = time.monotonic()
         self._records_since_checkpoint = 0
         self._next_probe = 0.0
-        self._signals = 0
+        self._signals = Signals(self.log, self._request_exit, self._request_reload)
         # Processing and checkpoints hold this lock, so a rebalance (which kafka-python
         # runs while the main thread waits in poll) never sees a half-processed batch.
         self._lock = threading.RLock()
@@ -110,7 +97,7 @@ class Daemon:
 
     # -- lifecycle --------------------------------------------------------------------
     def run(self) -> int:
-        self._install_signal_handlers()
+        self._signals.install()
         try:
             self.startup()
             self.main_loop()
@@ -214,24 +201,12 @@ class Daemon:
         self.log.error("shutdown_timeout", seconds=self.config.shutdown_timeout_seconds)
         os._exit(1)
 
-    def _install_signal_handlers(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, self._on_signal)
-        signal.signal(signal.SIGHUP, self._on_hangup)
+    def _request_exit(self) -> None:
+        self.should_exit = True
 
-    def _on_hangup(self, _signum: int, _frame: FrameType | None) -> None:
+    def _request_reload(self) -> None:
         # Only a flag: the reload runs on the main loop, between two batches.
         self.governance.reload_requested = True
-
-    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        self._signals += 1
-        if self._signals > 1:
-            self.log.warning("forced_exit", signal=signal.Signals(signum).name)
-            os._exit(1)
-        self.log.info("shutdown_requested", signal=signal.Signals(signum).name)
-        self.should_exit = True
 
     # -- processing -------------------------------------------------------------------
     def _process(self, batch: dict[TopicPartition, list[Any]]) -> None:
@@ -383,16 +358,12 @@ class Daemon:
                 return
             blob: bytes | None = None
             offsets: dict[str, int] = {}
-            if checkpoint is not None and all(
-                committed[t] is None or checkpoint.offsets.get(t, 0) >= committed[t]
-                for t in committed
-            ):
+            if usable(checkpoint, committed):
+                assert checkpoint is not None
                 blob, offsets = checkpoint.state, checkpoint.offsets
-                self.metrics.restores.labels("checkpoint").inc()
-            else:
-                if checkpoint is not None:
-                    self.log.warning("checkpoint_behind_committed_offsets", task=task)
-                self.metrics.restores.labels("empty").inc()
+            elif checkpoint is not None:
+                self.log.warning("checkpoint_behind_committed_offsets", task=task)
+            self.metrics.restores.labels("empty" if blob is None else "checkpoint").inc()
             self.pipeline.restore(task, blob)
             for tp in tps:
                 if tp.topic in offsets:
@@ -421,62 +392,19 @@ class Daemon:
     # -- probes -----------------------------------------------------------------------
     def _wait_for_topics(self) -> None:
         """Inputs must exist and be co-partitioned; the state topic is created if missing."""
-        deadline = time.monotonic() + 60
-        while True:
-            counts = {t: self.consumer.partitions_for_topic(t) for t in self.inputs}
-            missing = [t for t, parts in counts.items() if not parts]
-            if not missing:
-                break
-            if time.monotonic() > deadline or self.should_exit:
-                raise KafkaIOError(f"input topics do not exist: {', '.join(missing)}")
+
+        def waiting(missing: list[str]) -> None:
             self.health.reasons = [f"waiting for topics {', '.join(missing)}"]
-            time.sleep(1.0)
-        sizes = {t: len(parts) for t, parts in counts.items()}
-        if len(set(sizes.values())) != 1:
-            raise KafkaIOError(f"input topics must have the same number of partitions: {sizes}")
-        needed = next(iter(sizes.values()))
-        self._ensure_state_topic(needed)
+
+        needed = wait_for_inputs(self.consumer, self.inputs, lambda: self.should_exit, waiting)
+        if ensure_state_topic(self.config, self.consumer, needed):
+            self.log.info("state_topic_created", topic=self.config.state_topic, partitions=needed)
         if self.config.audit.enabled:
             ensure_topics(self.config, {self.config.audit.topic: needed})
 
-    def _ensure_state_topic(self, partitions: int) -> None:
-        topic = self.config.state_topic
-        have = self.consumer.partitions_for_topic(topic)
-        if have:
-            if len(have) < partitions:
-                raise KafkaIOError(
-                    f"state topic {topic} has {len(have)} partitions, needs {partitions}"
-                )
-            return
-        admin = make_admin(self.config.kafka)
-        try:
-            admin.create_topics(
-                [NewTopic(topic, partitions, 1, topic_configs={"cleanup.policy": "compact"})]
-            )
-        except TopicAlreadyExistsError:
-            pass
-        except KafkaError as exc:
-            raise KafkaIOError(f"cannot create state topic {topic}: {exc}") from exc
-        finally:
-            admin.close()
-        self.log.info("state_topic_created", topic=topic, partitions=partitions)
-
     def _probe(self) -> None:
         self._next_probe = time.monotonic() + PROBE_INTERVAL_S
-        assignment = list(self.consumer.assignment())
-        self.metrics.assigned_partitions.set(len(assignment))
-        try:
-            ends = self.consumer.end_offsets(assignment, timeout_ms=1500) if assignment else {}
-            if not assignment:
-                self.consumer.partitions_for_topic(self.inputs[0])
-            self._broker_up = True
-        except KafkaError:
-            self._broker_up = False
-            ends = {}
-        for tp, end in ends.items():
-            if tp.partition in self._owned:
-                position = self.consumer.position(tp, timeout_ms=500)
-                self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, end - position))
+        self._broker_up = measure_lag(self.consumer, self._owned, self.inputs[0], self.metrics)
         reasons = []
         if not self._assigned_once:
             reasons.append("not yet assigned partitions")

@@ -22,7 +22,6 @@ from typing import Any
 
 from kafka import AsyncConsumerRebalanceListener, OffsetAndMetadata, TopicPartition
 from kafka.errors import KafkaError
-from kafka.future import Future
 
 from monitor.config import Config
 from monitor.errors import DriftdError
@@ -36,6 +35,7 @@ from monitor.notify.sinks import AlertSink, build_sinks
 from monitor.notify.tracking import OffsetTracker
 from monitor.notify.workers import DeadLetterWriter, DeliveryJob, SinkWorker
 from monitor.outputs import dead_letter
+from monitor.rebalance import in_worker_thread
 
 POLL_TIMEOUT_MS = 200
 MAX_POLL_RECORDS = 500
@@ -52,7 +52,7 @@ class _Rebalance(AsyncConsumerRebalanceListener):
         self.notifier = notifier
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await _in_worker_thread(self.notifier.release, revoked, True)
+        await in_worker_thread(self.notifier.release, revoked, True, name="driftd-notify-rebalance")
 
     async def on_partitions_lost(self, lost: set[TopicPartition]) -> None:
         # Another member may own these already: committing now could move it backwards.
@@ -60,19 +60,6 @@ class _Rebalance(AsyncConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self.notifier.assigned(assigned)
-
-
-def _in_worker_thread(function: Callable[..., Any], *args: Any) -> Future:
-    future = Future()
-
-    def work() -> None:
-        try:
-            future.success(function(*args))
-        except BaseException as exc:
-            future.failure(exc)
-
-    threading.Thread(target=work, name="driftd-notify-rebalance", daemon=True).start()
-    return future
 
 
 class Notifier:

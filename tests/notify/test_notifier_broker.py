@@ -162,6 +162,12 @@ def test_receiver_outage_delivers_each_transition_exactly_once(
     with running_notifier(config, metrics):
         produce_alerts(config, firing + repeats[:2] + resolved + repeats[2:])
         time.sleep(outage_s)
+        # The outage must have been met (a loaded machine can take longer to join the group).
+        retried = {"sink": "hook", "outcome": "retried"}
+        deadline = time.monotonic() + 60
+        while not sample(metrics, "driftd_alert_deliveries_total", retried):
+            assert time.monotonic() < deadline, "no delivery attempt during the outage"
+            time.sleep(0.2)
         assert not receiver.requests
         receiver.start()
         try:
