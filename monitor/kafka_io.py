@@ -190,20 +190,25 @@ class KafkaSink:
 
 
 def ensure_topics(
-    config: Config, partitions: dict[str, int], replication: int = 1, timeout_s: float = 30
-) -> None:
-    """Create the topics that do not exist yet (used by the demo and by tests)."""
+    config: Config,
+    partitions: dict[str, int],
+    replication: int = 1,
+    timeout_s: float = 30,
+    topic_configs: dict[str, str] | None = None,
+) -> set[str]:
+    """Create the topics that do not exist yet; the names it created."""
     admin = make_admin(config.kafka, timeout_s)
     try:
         existing = set(admin.list_topics())
         wanted = [
-            NewTopic(name, count, replication)
+            NewTopic(name, count, replication, topic_configs=dict(topic_configs or {}))
             for name, count in partitions.items()
             if name not in existing
         ]
         if wanted:
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(wanted)
+        return {topic.name for topic in wanted}
     except KafkaError as exc:
         raise KafkaIOError(f"cannot create topics: {exc}") from exc
     finally:

@@ -8,12 +8,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError
 
 from monitor.config import Config
 from monitor.errors import KafkaIOError
-from monitor.kafka_io import make_admin
+from monitor.kafka_io import ensure_topics
 from monitor.metrics import Metrics
 
 
@@ -50,18 +49,8 @@ def ensure_state_topic(config: Config, consumer: Any, partitions: int) -> bool:
             detail = f"has {len(have)} partitions, needs {partitions}"
             raise KafkaIOError(f"state topic {topic} {detail}")
         return False
-    admin = make_admin(config.kafka)
-    try:
-        admin.create_topics(
-            [NewTopic(topic, partitions, 1, topic_configs={"cleanup.policy": "compact"})]
-        )
-    except TopicAlreadyExistsError:
-        pass
-    except KafkaError as exc:
-        raise KafkaIOError(f"cannot create state topic {topic}: {exc}") from exc
-    finally:
-        admin.close()
-    return True
+    compacted = {"cleanup.policy": "compact"}
+    return bool(ensure_topics(config, {topic: partitions}, topic_configs=compacted))
 
 
 def measure_lag(consumer: Any, owned: set[int], probe_topic: str, metrics: Metrics) -> bool:

@@ -111,15 +111,16 @@ def write_config(path: Path, bootstrap: str, overrides: dict[str, Any]) -> dict[
             }
         },
     }
-    _merge(config, overrides)
+    deep_merge(config, overrides)
     path.write_text(yaml.safe_dump(config))
     return config
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
+    """Merge ``extra`` into ``base`` in place, section by section."""
     for key, value in extra.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
+            deep_merge(base[key], value)
         else:
             base[key] = value
 
@@ -127,9 +128,12 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
 class DaemonProcess:
     """``driftd run`` as a real subprocess, with its probe port and log file."""
 
-    def __init__(self, config_path: Path, port: int, log_path: Path) -> None:
+    def __init__(
+        self, config_path: Path, port: int, log_path: Path, host: str = "127.0.0.1"
+    ) -> None:
         self.config_path = config_path
         self.port = port
+        self.host = host  # where the probe server listens
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -147,7 +151,7 @@ class DaemonProcess:
         return self
 
     def http(self, path: str, timeout: float = 2.0) -> tuple[int, str]:
-        url = f"http://127.0.0.1:{self.port}{path}"
+        url = f"http://{self.host}:{self.port}{path}"
         try:
             with urllib.request.urlopen(url, timeout=timeout) as response:
                 return response.status, response.read().decode()

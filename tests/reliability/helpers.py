@@ -18,7 +18,14 @@ from kafka.partitioner.default import murmur2
 from monitor.broker import free_port
 from monitor.checkpoint import CheckpointStore
 from monitor.demo.traffic import FeatureSpec, MeanShift, NewCategory, TrafficGenerator
-from tests.kafkatools import FAST_GROUP, DaemonProcess, committed, decode_values, read_all
+from tests.kafkatools import (
+    FAST_GROUP,
+    DaemonProcess,
+    committed,
+    decode_values,
+    deep_merge,
+    read_all,
+)
 
 WINDOW = 1000
 WARMUP = 5000
@@ -112,17 +119,9 @@ def daemon_config(
         "logging": {"format": "json"},
         "models": model_section(models, warmup),
     }
-    _merge(config, overrides)
+    deep_merge(config, overrides)
     path.write_text(yaml.safe_dump(config))
     return config
-
-
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
-        else:
-            base[key] = value
 
 
 def produce_keyed(

@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -175,22 +174,6 @@ def sasl_run(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -
             process.wait(10)
 
 
-class DaemonOn(DaemonProcess):
-    """A daemon whose probe server listens on another loopback address."""
-
-    def __init__(self, host: str, *args: Any) -> None:
-        super().__init__(*args)
-        self.host = host
-
-    def http(self, path: str, timeout: float = 2.0) -> tuple[int, str]:
-        url = f"http://{self.host}:{self.port}{path}"
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
-
-
 def raw_request(host: str, port: int, data: bytes, timeout: float = 10) -> bytes:
     with socket.create_connection((host, port), timeout=timeout) as sock:
         sock.sendall(data)
@@ -301,7 +284,7 @@ def test_running_daemon_leaks_nothing(
     log = tmp_path / "daemon.log"
     os.environ.update(env)
     try:
-        daemon = DaemonOn(host, path, config["server"]["port"], log).start()
+        daemon = DaemonProcess(path, config["server"]["port"], log, host=host).start()
     finally:
         for name in env:
             os.environ.pop(name)
