@@ -20,6 +20,7 @@ from kafka.admin import NewTopic
 from prometheus_client import CollectorRegistry
 
 from bench import data
+from monitor import heap
 from monitor.config import Config
 from monitor.config_loader import load_config
 from monitor.daemon import Daemon
@@ -108,6 +109,7 @@ def produce(bootstrap: str, topic: str, values: list[bytes]) -> float:
 
 def bare_rate(config: Config, topics: Topics, expected: int) -> float:
     """Consume + decode every record of the features and labels topics; events/s."""
+    heap.settle()  # the collector settings driftd's daemon runs with: the same for both
     options = consumer_options(config.kafka)
     options["group_id"] = f"bare-{time.time_ns()}"
     consumer = KafkaConsumer(**options)

@@ -19,6 +19,7 @@ from kafka import AsyncConsumerRebalanceListener, OffsetAndMetadata, TopicPartit
 from kafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
+from monitor import heap
 from monitor.checkpoint import CheckpointStore, usable
 from monitor.codecs import check_codecs
 from monitor.config import Config
@@ -131,6 +132,7 @@ class Daemon:
         self._wait_for_topics()
         self.consumer.subscribe(self.inputs, listener=_Rebalance(self))
         self.governance.started()
+        heap.settle()
         self.log.info(
             "started",
             inputs=self.inputs,

@@ -22,7 +22,7 @@ import math
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -72,9 +72,13 @@ class SourceRecord(Protocol):
     def headers(self) -> Sequence[tuple[str, bytes | None]]: ...
 
 
-@dataclass(slots=True)
-class Event:
-    """A validated event (or half of one), with where it came from."""
+class Event(msgspec.Struct, gc=False):
+    """A validated event (or half of one), with where it came from.
+
+    A struct without garbage-collector tracking: a batch creates thousands of these, and
+    tracked objects made the collector's passes a large share of the hot path. An event
+    never refers back to itself, so it cannot be part of a cycle.
+    """
 
     model: str
     id: str
@@ -91,13 +95,38 @@ class Event:
     # Protected attributes (categorical, canonical strings): for fairness monitoring only.
     attributes: dict[str, Scalar] | None = None
     # Fast-lane events: the batch's columns and this event's row in them.
-    # Not part of the event's value: two decodes of the same record are equal events.
-    columns: ColumnBatch | None = field(default=None, compare=False, repr=False)
-    row: int = field(default=0, compare=False, repr=False)
+    columns: ColumnBatch | None = None
+    row: int = 0
+
+    def __eq__(self, other: object) -> bool:
+        # The batch's columns and the row are not part of the event's value: two decodes
+        # of the same record are equal events.
+        if not isinstance(other, Event):
+            return NotImplemented
+        return _value(self) == _value(other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaced
 
     @property
     def is_complete(self) -> bool:
         return self.features is not None and self.prediction is not None
+
+
+def _value(event: Event) -> tuple[Any, ...]:
+    return (
+        event.model,
+        event.id,
+        event.ts,
+        event.version,
+        event.features,
+        event.prediction,
+        event.label,
+        event.topic,
+        event.partition,
+        event.offset,
+        event.headers,
+        event.attributes,
+    )
 
 
 @dataclass(slots=True)
@@ -203,8 +232,7 @@ class Decoder:
                 if id(slots[i]) not in kept:
                     slots[i] = None
         for items in fast.values():
-            for position, event in self._fast_events(lane.lane(items[0][1]), items, rejected):
-                slots[position] = event
+            self._fast_events(lane.lane(items[0][1]), items, rejected, slots)
         return [e for e in slots if e is not None], rejected
 
     def _decode_one(self, record: SourceRecord, rejected: list[Rejected]) -> Event | None:
@@ -273,9 +301,14 @@ class Decoder:
         return f"ts {ts:.0f} outside [{self.limits.min_timestamp:.0f}, now + skew]"
 
     def _fast_events(
-        self, lane: ModelLane, items: list[tuple[int, Any, SourceRecord]], rejected: list[Rejected]
-    ) -> list[tuple[int, Event]]:
-        """The checks of the general path, per column; the first failing one names a row."""
+        self,
+        lane: ModelLane,
+        items: list[tuple[int, Any, SourceRecord]],
+        rejected: list[Rejected],
+        slots: list[Event | None],
+    ) -> None:
+        """The checks of the general path, per column; the first failing one names a row.
+        Each accepted event goes into its record's place in ``slots``."""
         raws = [raw for _, raw, _ in items]
         columns = lane.columns(raws)
         bad: dict[int, tuple[str, str]] = {}
@@ -329,15 +362,15 @@ class Decoder:
                         if v is not None and len(v) > category_limit:
                             bad.setdefault(i, (Reasons.WRONG_TYPE, detail))
         stamps_list = ts.tolist()
-        out = []
         model = lane.model
         for i, (position, raw, record) in enumerate(items):
-            problem = bad.get(i) if bad else None
-            if problem is not None:
-                rejected.append(Rejected(problem[0], problem[1], record))
-                continue
+            if bad:
+                problem = bad.get(i)
+                if problem is not None:
+                    rejected.append(Rejected(problem[0], problem[1], record))
+                    continue
             version = raw.version
-            event = Event(
+            slots[position] = Event(
                 model,
                 raw.id,
                 stamps_list[i],
@@ -348,12 +381,11 @@ class Decoder:
                 record.topic,
                 record.partition,
                 record.offset,
-                attributes=raw.attributes or None,
-                columns=columns,
-                row=i,
+                None,
+                raw.attributes or None,
+                columns,
+                i,
             )
-            out.append((position, event))
-        return out
 
     def _check_envelope(self, raw: RawEvent, record: SourceRecord) -> tuple[str, str] | None:
         if raw.model not in self.models:

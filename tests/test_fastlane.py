@@ -172,7 +172,7 @@ def test_fast_lane_columns_are_the_events_values() -> None:
     np.testing.assert_array_equal(columns.numeric["y"][rows], np.array(expected_y, float))
     # Guardrail columns from the fast lane equal those built from the events' values.
     fast_batch = DecisionBatch.from_events(model_m, CONFIG.models["m"])
-    plain = [Event(*[getattr(e, f) for f in Event.__slots__][:10]) for e in model_m]
+    plain = [Event(*[getattr(e, f) for f in Event.__struct_fields__][:10]) for e in model_m]
     for event, copy in zip(model_m, plain, strict=True):
         copy.features = dict(event.features.items())  # type: ignore[union-attr]
         copy.prediction = dict(event.prediction.items())  # type: ignore[union-attr]
