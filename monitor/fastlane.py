@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from itertools import chain
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import msgspec
@@ -175,13 +175,17 @@ def fast_rows(events: Sequence[Any]) -> tuple[ColumnBatch, np.ndarray | slice] |
     if not events:
         return None
     columns = events[0].columns
-    if columns is None or any(e.columns is not columns for e in events):
+    if columns is None or len(set(map(_columns_of, events))) != 1:
         return None
     n = len(events)
-    rows = np.fromiter((e.row for e in events), np.intp, n)
+    rows = np.fromiter(map(_row_of, events), np.intp, n)
     if len(columns.score) == n and (rows == np.arange(n)).all():
         return columns, slice(None)  # the whole batch, in order: no copy
     return columns, rows
+
+
+_columns_of = attrgetter("columns")
+_row_of = attrgetter("row")
 
 
 def pick(values: list[Any], rows: np.ndarray | slice) -> list[Any]:

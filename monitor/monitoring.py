@@ -23,7 +23,7 @@ from monitor.concept import SCORE as SCORE_SIGNAL
 from monitor.concept import ConceptMonitor
 from monitor.config import Config, ModelConfig
 from monitor.drift import DriftMonitor, ReferenceSource, WindowReport
-from monitor.events import Event
+from monitor.events import Event, event_offset, event_partition, event_ts, event_version
 from monitor.fastlane import fast_rows, pick
 from monitor.gate import Gate
 from monitor.labels import Labelled
@@ -150,9 +150,9 @@ class ModelMonitoring:
     def block(self, events: list[Event]) -> Block:
         n = len(events)
         block: Block = {
-            TS: np.fromiter((e.ts for e in events), np.float64, n),
-            PARTITION: np.fromiter((e.partition for e in events), np.int32, n),
-            OFFSET: np.fromiter((e.offset for e in events), np.int64, n),
+            TS: np.fromiter(map(event_ts, events), np.float64, n),
+            PARTITION: np.fromiter(map(event_partition, events), np.int32, n),
+            OFFSET: np.fromiter(map(event_offset, events), np.int64, n),
         }
         fast = fast_rows(events)
         if fast is not None:
@@ -188,7 +188,7 @@ class ModelMonitoring:
         block = self.block(events)
         refs: dict[str, list[int]] = {}
         sources: dict[str, ReferenceSource] = {}
-        versions = [e.version for e in events]
+        versions = list(map(event_version, events))
         routes = {v: self.catalog.for_version(self.model, v) for v in set(versions)}
         if len({key for key, _ in routes.values()}) == 1:  # the usual case: one reference
             key, source = next(iter(routes.values()))

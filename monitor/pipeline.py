@@ -9,14 +9,24 @@ and move with it to another member of the consumer group.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
+from operator import attrgetter
 from typing import Any
 
 import msgspec
 
 from monitor.audit import AuditChain, AuditTrail
 from monitor.config import Config
-from monitor.events import Event, Reasons, Rejected, SourceRecord
+from monitor.events import (
+    Event,
+    Reasons,
+    Rejected,
+    SourceRecord,
+    count_incomplete,
+    event_partition,
+    event_ts,
+)
 from monitor.formats.dispatch import InputDecoder
 from monitor.join import JoinBuffer
 from monitor.labels import LabelJoin
@@ -161,15 +171,16 @@ class Pipeline:
         outputs = [self._reject(item) for item in rejected]
 
         by_task: dict[int, list[Event]] = {}
-        for event in events:
-            by_task.setdefault(event.partition, []).append(event)
+        partitions = set(map(event_partition, events))
+        if len(partitions) == 1:  # the usual batch: one partition's records
+            by_task[partitions.pop()] = events
+        else:
+            for event in events:
+                by_task.setdefault(event.partition, []).append(event)
         for partition, task_events in by_task.items():
             outputs.extend(self._process_task(partition, task_events))
 
-        consumed: dict[str, int] = {}
-        for record in records:
-            consumed[record.topic] = consumed.get(record.topic, 0) + 1
-        for topic, count in consumed.items():
+        for topic, count in Counter(map(_topic_of, records)).items():
             metrics.records_consumed.labels(topic).inc(count)
         written: dict[str, int] = {}
         for output in outputs:
@@ -243,12 +254,12 @@ class Pipeline:
         for event in events:
             by_model.setdefault(event.model, []).append(event)
         for model, model_events in by_model.items():
-            complete = sum(1 for e in model_events if e.is_complete)
-            if complete:
-                self.metrics.events.labels(model, "complete").inc(complete)
-            if len(model_events) - complete:
-                self.metrics.events.labels(model, "incomplete").inc(len(model_events) - complete)
-            newest = max(e.ts for e in model_events)
+            incomplete = count_incomplete(model_events)
+            if len(model_events) - incomplete:
+                self.metrics.events.labels(model, "complete").inc(len(model_events) - incomplete)
+            if incomplete:
+                self.metrics.events.labels(model, "incomplete").inc(incomplete)
+            newest = max(map(event_ts, model_events))
             self.metrics.last_event_time.labels(model).set(newest)
             outputs.extend(task.model(model).add(model_events))
             outputs.extend(task.oversight.decisions(model, model_events))
@@ -263,6 +274,9 @@ class Pipeline:
 
     def _update_pending(self) -> None:
         self.metrics.join_pending.set(sum(len(t.join) for t in self.tasks.values()))
+
+
+_topic_of = attrgetter("topic")
 
 
 class _ExpiredRecord:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from monitor.config import ModelConfig
-from monitor.events import Event, Scalar, categorical_value
+from monitor.events import Event, Scalar, categorical_value, event_model, event_version
 from monitor.fastlane import ColumnBatch, fast_rows, pick
 
 _NO_VALUES: dict[str, Scalar] = {}
@@ -45,7 +45,7 @@ class DecisionBatch:
         """Columns of ``events`` (all of one model). ``features`` limits the extracted
         feature columns to those the rules use (``Guardrails.features_used``)."""
         model = events[0].model if events else ""
-        if any(event.model != model for event in events):
+        if len(set(map(event_model, events))) > 1:
             raise ValueError("a decision batch holds the decisions of one model")
         fast = fast_rows(events)
         if fast is not None:
@@ -65,7 +65,7 @@ class DecisionBatch:
         return cls(
             model=model,
             size=len(events),
-            version=np.array([event.version for event in events], dtype=object),
+            version=np.array(list(map(event_version, events)), dtype=object),
             numeric=numeric,
             categorical=categorical,
             score=_numbers([values.get("score") for values in prediction_maps]),
@@ -95,7 +95,7 @@ class DecisionBatch:
         return cls(
             model=model,
             size=len(events),
-            version=np.array([event.version for event in events], dtype=object),
+            version=np.array(list(map(event_version, events)), dtype=object),
             numeric=numeric,
             categorical=categorical,
             score=columns.score[rows],
