@@ -332,24 +332,25 @@ class Decoder:
     ) -> None:
         """The checks of the general path, per column; the first failing one names a row.
         Each accepted event goes into its record's place in ``slots``."""
-        raws = [raw for _, raw, _ in items]
-        columns = lane.columns(raws)
+        positions, raws, records = zip(*items, strict=True)
+        batch = lane.unpack(raws)
+        columns = batch.columns
         bad: dict[int, tuple[str, str]] = {}
         limits = self.limits
         id_limit = limits.max_id_length
-        ids = [raw.id for raw in raws]
+        ids = batch.ids
         if "" in ids or max(map(len, ids)) > id_limit:
             for i, event_id in enumerate(ids):
                 if not event_id or len(event_id) > id_limit:
                     bad[i] = (Reasons.INVALID_ID, f"id must be 1..{id_limit} characters")
-        stamps = [raw.ts for raw in raws]
+        stamps = batch.stamps
         try:
             if None in stamps:  # numpy would take None for NaN, not for the record's time
                 raise TypeError
             ts = np.array(stamps, dtype=np.float64)
         except (TypeError, ValueError):  # RFC 3339 strings or absent: one by one
             ts = np.empty(len(raws))
-            for i, (stamp, (_, _, record)) in enumerate(zip(stamps, items, strict=True)):
+            for i, (stamp, record) in enumerate(zip(stamps, records, strict=True)):
                 try:
                     ts[i] = parse_timestamp(stamp, record.timestamp)
                 except ValueError as exc:
@@ -360,9 +361,10 @@ class Decoder:
             out_of_range = ~((ts >= limits.min_timestamp) & (ts <= now + limits.max_future_seconds))
         for i in np.flatnonzero(out_of_range).tolist():
             bad.setdefault(i, (Reasons.INVALID_TIMESTAMP, self._ts_detail(float(ts[i]))))
-        for i, raw in enumerate(raws):
-            if raw.attributes:
-                bad_attribute = self._check_attributes(raw.attributes)
+        attributes = batch.attributes
+        if any(attributes):
+            for i, given in enumerate(attributes):
+                bad_attribute = self._check_attributes(given) if given else None
                 if bad_attribute is not None:
                     bad.setdefault(i, (Reasons.WRONG_TYPE, bad_attribute))
         required = set(lane.required)
@@ -384,28 +386,49 @@ class Decoder:
                     for i, v in enumerate(values):
                         if v is not None and len(v) > category_limit:
                             bad.setdefault(i, (Reasons.WRONG_TYPE, detail))
-        stamps_list = ts.tolist()
+        versions: Sequence[Any] = batch.versions
+        if not {type(v) for v in set(versions)} <= {str, type(None)}:
+            versions = [v if v is None or type(v) is str else str(v) for v in versions]
         model = lane.model
-        for i, (position, raw, record) in enumerate(items):
+        rows = zip(
+            positions,
+            ids,
+            ts.tolist(),
+            versions,
+            batch.features,
+            batch.predictions,
+            records,
+            attributes,
+            strict=True,
+        )
+        for i, (
+            position,
+            event_id,
+            stamp,
+            version,
+            features,
+            prediction,
+            record,
+            given,
+        ) in enumerate(rows):
             if bad:
                 problem = bad.get(i)
                 if problem is not None:
                     rejected.append(Rejected(problem[0], problem[1], record))
                     continue
-            version = raw.version
             slots[position] = Event(
                 model,
-                raw.id,
-                stamps_list[i],
-                version if version is None or type(version) is str else str(version),
-                raw.features,
-                raw.prediction,
+                event_id,
+                stamp,
+                version,
+                features,
+                prediction,
                 None,
                 record.topic,
                 record.partition,
                 record.offset,
                 None,
-                raw.attributes or None,
+                given or None,
                 columns,
                 i,
             )
