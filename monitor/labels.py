@@ -89,28 +89,6 @@ class LabelJoin:
         predictions = self._predicted_fast(events)
         if predictions is None:
             predictions = [self._predicted(event) for event in events]
-        if not self._add_fresh(events, predictions):
-            self._add_one_by_one(events, predictions)
-        self._expire()
-
-    def _add_fresh(self, events: list[Event], predictions: list[Any]) -> bool:
-        """The usual batch in C-level passes: every decision has a prediction, none is
-        waited for by an early label or already pending. False if the batch is not that."""
-        if self.early or None in predictions or not events:
-            return False
-        keys = [(event.model, event.id) for event in events]
-        if not self.decisions.keys().isdisjoint(keys) or len(set(keys)) != len(keys):
-            return False
-        stamps = [event.ts for event in events]
-        partitions = [event.partition for event in events]
-        offsets = [event.offset for event in events]
-        decisions = map(Decision, stamps, predictions, partitions, offsets)
-        self.decisions.update(zip(keys, decisions, strict=True))
-        newest = max(stamps)
-        self.watermark = max(self.watermark, newest)
-        return True
-
-    def _add_one_by_one(self, events: list[Event], predictions: list[Any]) -> None:
         watermark = self.watermark
         for event, predicted in zip(events, predictions, strict=True):
             if predicted is None:
@@ -126,6 +104,7 @@ class LabelJoin:
                 continue
             self.decisions[key] = decision
             self.decisions.move_to_end(key)
+        self._expire()
 
     @property
     def has_work(self) -> bool:
@@ -205,13 +184,17 @@ class LabelJoin:
                 (None if math.isnan(s) else 1.0 if s >= threshold else 0.0) if v is None else v
                 for v, s in zip(labels, scores, strict=True)
             ]
-        # Few distinct labels: canonicalise each once (True and 1.0 are equal keys and
-        # spell the same category, "1"; the type is part of the key for "true").
-        keys = list(zip(map(type, labels), labels, strict=True))
-        canonical = {
-            key: None if key[1] is None else categorical_value(key[1]) for key in set(keys)
-        }
-        return list(map(canonical.__getitem__, keys))
+        canonical: dict[Any, Any] = {}
+        out = []
+        for value in labels:
+            # Few distinct labels: canonicalise each once (True and 1.0 are equal keys and
+            # spell the same category, "1"; the type is part of the key for "true").
+            key = (type(value), value)
+            text = canonical.get(key)
+            if text is None and value is not None:
+                text = canonical[key] = categorical_value(value)
+            out.append(text)
+        return out
 
     def _predicted(self, event: Event) -> Any:
         prediction = event.prediction
