@@ -7,7 +7,7 @@ Numeric bins
     deduplication is done on the inner edges only, so a tie at the minimum or maximum (e.g.
     a 0/1 feature) does not merge every value into a single, uninformative bin. A value ``x``
     falls in bin ``i`` when ``edges[i] <= x < edges[i + 1]``
-    (``np.searchsorted(edges, x, side="right") - 1``).
+    (``np.searchsorted(edges, x, side="right") - 1``, clipped to the outer bins).
 
 Categorical codes
     ``K`` known categories are coded ``0 .. K-1``; code ``K`` is the unseen-category bucket,
@@ -30,9 +30,9 @@ from detectors._common import (
     current_sample,
     float_vector,
     integer_at_least,
-    numeric_summary,
     read_only,
     reference_sample,
+    sorted_summary,
 )
 
 
@@ -41,11 +41,15 @@ def quantile_edges(reference: FloatArray, bins: int) -> FloatArray:
     return np.concatenate([[-np.inf], inner, [np.inf]])
 
 
-def bin_counts(values: FloatArray, edges: FloatArray) -> FloatArray:
-    n_bins = edges.size - 1
-    # side="right" puts x == edges[i] into bin i; clip keeps +inf in the last (open) bin.
-    index = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, n_bins - 1)
-    return np.bincount(index, minlength=n_bins).astype(np.float64)
+def sorted_bin_counts(sorted_values: FloatArray, edges: FloatArray) -> FloatArray:
+    """Values per bin, ``edges[i] <= x < edges[i + 1]``, for ascending values.
+
+    Only the inner edges are located among the values (a few binary searches instead of one
+    per value): the values below inner edge ``i`` fill bins ``0 .. i``, and the outer bins are
+    open, so -inf lands in the first bin and +inf in the last.
+    """
+    below_edges = np.searchsorted(sorted_values, edges[1:-1], side="left")
+    return np.diff(below_edges, prepend=0, append=sorted_values.size).astype(np.float64)
 
 
 def validated_edges(edges: ArrayLike) -> FloatArray:
@@ -103,10 +107,10 @@ class NumericBinnedDetector:
             sorted_reference = np.sort(self.reference)
             if edges is None:
                 self._edges = read_only(quantile_edges(sorted_reference, self.bins))
-            counts = bin_counts(sorted_reference, self._edges)
+            counts = sorted_bin_counts(sorted_reference, self._edges)
             self._reference_proportions = read_only(counts / sorted_reference.size)
             self._n_reference = int(sorted_reference.size)
-            self._reference_summary: Summary | None = numeric_summary(sorted_reference)
+            self._reference_summary: Summary | None = sorted_summary(sorted_reference)
             return
         if edges is None or reference_proportions is None:
             raise ValueError("give a reference sample, or both edges and reference_proportions")
@@ -135,15 +139,18 @@ class NumericBinnedDetector:
         return self._reference_proportions
 
     def _current_proportions(self, current: ArrayLike) -> tuple[FloatArray, int, int, FloatArray]:
-        """Current bin proportions, observation count, missing count and finite values."""
+        """Current bin proportions, observation count, missing count and the finite values,
+        sorted (sorting once serves both the bin counts and the summary's quantiles)."""
         values, missing = current_sample(current)
-        return bin_counts(values, self._edges) / values.size, values.size, missing, values
+        values.sort()  # current_sample returned a fresh copy
+        counts = sorted_bin_counts(values, self._edges)
+        return counts / values.size, values.size, missing, values
 
     def _explanation(self, values: FloatArray, missing: int) -> dict[str, Any]:
         return {
             "current_missing": missing,
             "reference": None if self._reference_summary is None else dict(self._reference_summary),
-            "current": numeric_summary(values),
+            "current": sorted_summary(values),
         }
 
     def _bin_state(self) -> dict[str, Any]:

@@ -84,6 +84,56 @@ def test_ks_property_matches_scipy_on_discrete_data(
     assert result.p_value == pytest.approx(expected.pvalue, abs=1e-12)
 
 
+def _tied_samples() -> list[tuple[str, np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(RNG_SEED + 1)
+    return [
+        ("rounded", rng.normal(0, 1, 10_000).round(1), rng.normal(0.1, 1, 7_000).round(1)),
+        ("rounded-fine", rng.normal(0, 1, 4_000).round(3), rng.normal(0, 1.2, 9_000).round(3)),
+        ("poisson", rng.poisson(3.0, 5_000) * 1.0, rng.poisson(3.4, 2_500) * 1.0),
+        ("current-constant", rng.integers(0, 5, 800) * 1.0, np.full(300, 2.0)),
+        ("reference-constant", np.full(500, 1.0), rng.integers(0, 3, 700) * 1.0),
+        ("disjoint", np.arange(1_000.0), np.arange(1_000.0, 1_500.0)),
+        ("current-inside-reference-values", np.repeat([1.0, 2.0, 3.0], 50), np.array([2.0] * 7)),
+        ("equal-samples-shuffled", np.arange(300.0) % 7, rng.permutation(np.arange(300.0) % 7)),
+        ("one-current", rng.integers(0, 4, 200) * 1.0, np.array([3.0])),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("reference", "current"),
+    [pytest.param(ref, cur, id=name) for name, ref, cur in _tied_samples()],
+)
+def test_ks_statistic_and_location_equal_scipys_with_ties(
+    reference: np.ndarray, current: np.ndarray
+) -> None:
+    result = KSTest(reference).test(current)
+    expected = stats.ks_2samp(reference, current, method="asymp")
+    # Same counts, same arithmetic, same tie-breaking: equal, not merely close.
+    assert result.statistic == expected.statistic
+    assert result.explanation["statistic_location"] == expected.statistic_location
+    assert result.p_value == pytest.approx(expected.pvalue, rel=1e-12, abs=1e-15)
+
+
+@PROPERTY_SETTINGS
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    sizes=st.tuples(st.integers(1, 3_000), st.integers(2, 3_000)),
+    decimals=st.integers(0, 2),
+    shift=st.floats(-0.5, 0.5),
+)
+def test_ks_property_statistic_and_location_on_rounded_data(
+    seed: int, sizes: tuple[int, int], decimals: int, shift: float
+) -> None:
+    rng = np.random.default_rng(seed)
+    reference = rng.normal(0, 1, sizes[0]).round(decimals)
+    current = rng.normal(shift, 1, sizes[1]).round(decimals)
+    result = KSTest(reference).test(current)
+    expected = stats.ks_2samp(reference, current, method="asymp")
+    assert result.statistic == expected.statistic
+    assert result.explanation["statistic_location"] == expected.statistic_location
+    assert result.p_value == pytest.approx(expected.pvalue, rel=1e-12, abs=1e-15)
+
+
 # -- Wasserstein --------------------------------------------------------------------------------
 
 
