@@ -16,6 +16,7 @@ Categorical codes
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -48,8 +49,10 @@ def sorted_bin_counts(sorted_values: FloatArray, edges: FloatArray) -> FloatArra
     per value): the values below inner edge ``i`` fill bins ``0 .. i``, and the outer bins are
     open, so -inf lands in the first bin and +inf in the last.
     """
-    below_edges = np.searchsorted(sorted_values, edges[1:-1], side="left")
-    return np.diff(below_edges, prepend=0, append=sorted_values.size).astype(np.float64)
+    below_edges = np.empty(edges.size, dtype=np.float64)
+    below_edges[0], below_edges[-1] = 0.0, sorted_values.size
+    below_edges[1:-1] = np.searchsorted(sorted_values, edges[1:-1], side="left")
+    return below_edges[1:] - below_edges[:-1]
 
 
 def validated_edges(edges: ArrayLike) -> FloatArray:
@@ -137,6 +140,11 @@ class NumericBinnedDetector:
     def bin_proportions(self) -> FloatArray:
         """Reference proportion of each bin."""
         return self._reference_proportions
+
+    @functools.cached_property
+    def _bin_labels(self) -> list[dict[str, Any]]:
+        # The edges never change: label the bins once, not on every test.
+        return bin_labels(self._edges)
 
     def _current_proportions(self, current: ArrayLike) -> tuple[FloatArray, int, int, FloatArray]:
         """Current bin proportions, observation count, missing count and the finite values,

@@ -103,15 +103,21 @@ def sorted_summary(sorted_values: FloatArray) -> Summary:
     """Mean, population std and a few quantiles of ASCENDING values: enough to explain a
     shift, never raw data.
 
-    The quantiles equal ``np.quantile(values, q)`` (numpy's default linear method) bit for
-    bit, read off the sorted values instead of partitioning them again. Extreme values
-    (sentinels such as 1e300) can overflow the mean or std; those entries are reported as
-    None rather than as an infinity that JSON cannot carry.
+    Equal bit for bit to ``np.mean``, ``np.std`` and ``np.quantile`` (numpy's default linear
+    method): the moments repeat numpy's own reductions without its argument handling, and
+    the quantiles are read off the sorted values instead of partitioning them again.
+    Extreme values (sentinels such as 1e300) can overflow the mean or std; those entries are
+    reported as None rather than as an infinity that JSON cannot carry.
     """
+    size = sorted_values.size
     with np.errstate(over="ignore", invalid="ignore"):
-        moments = [("mean", np.mean(sorted_values)), ("std", np.std(sorted_values))]
+        mean = np.add.reduce(sorted_values) / size
+        deviations = sorted_values - mean
+        np.square(deviations, out=deviations)
+        std = np.sqrt(np.add.reduce(deviations) / size)
     summary: Summary = {
-        label: float(value) if np.isfinite(value) else None for label, value in moments
+        label: float(value) if np.isfinite(value) else None
+        for label, value in (("mean", mean), ("std", std))
     }
     for (label, _), quantile in zip(
         _SUMMARY_QUANTILES, sorted_quantiles(sorted_values, _SUMMARY_LEVELS), strict=True

@@ -37,7 +37,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
-from detectors._binning import CategoricalDetector, NumericBinnedDetector, bin_labels
+from detectors._binning import CategoricalDetector, NumericBinnedDetector
 from detectors._common import (
     STATE_VERSION,
     FloatArray,
@@ -142,7 +142,7 @@ class JensenShannonTest(NumericBinnedDetector, _JSThreshold):
             current_share,
             n_reference=self._n_reference,
             n_current=n_current,
-            labels=bin_labels(self._edges),
+            labels=self._bin_labels,
             explanation=self._explanation(values, missing),
             key="bins",
         )

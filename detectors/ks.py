@@ -12,12 +12,12 @@ p-values
 ``method="asymp"`` (the driftd default) uses the asymptotic distribution
 ``scipy.stats.kstwo.sf(D, round(n*m / (n + m)))``, the same formula as
 ``ks_2samp(method="asymp")``. It is accurate for window sizes in the hundreds and above, which
-is what driftd monitors. Where scipy sums the exact one-sided tail term by term (drifted
-windows: ``n D^2 >= 2.2`` for effective sizes above 140, milliseconds each), the same sum is
-evaluated vectorised (``detectors/_smirnov.py``, equal to scipy within about 1e-13 relative);
-tails already computed are remembered, since the statistic takes few distinct values. With
-one value in each sample the effective size rounds to 0, where scipy returns NaN; this
-detector returns a p-value of 1 instead.
+is what driftd monitors. The two branches of scipy's tail that window tests meet (the exact
+sum for drifted windows, milliseconds each in scipy; Pelz-Good for quiet ones) are evaluated
+vectorised in ``detectors/_kolmogorov.py``, equal to scipy within about 1e-13 relative; the
+rest is scipy's. Tails already computed are remembered, since the statistic takes few
+distinct values for fixed sizes. With one value in each sample the effective size rounds to
+0, where scipy returns NaN; this detector returns a p-value of 1 instead.
 
 ``"exact"`` and ``"auto"`` delegate the p-value to ``scipy.stats.ks_2samp`` with the same
 method. The exact computation is O(n*m) (``"auto"`` is exact whenever both samples have at
@@ -65,7 +65,7 @@ from detectors._common import (
     reference_sample,
     sorted_summary,
 )
-from detectors._smirnov import kolmogorov_sf
+from detectors._kolmogorov import kolmogorov_sf
 from detectors.result import DriftResult
 
 METHODS = ("asymp", "exact", "auto")
@@ -73,9 +73,9 @@ METHODS = ("asymp", "exact", "auto")
 
 @functools.lru_cache(maxsize=8192)
 def _kstwo_sf(statistic: float, effective_size: float) -> float:
-    """scipy's Kolmogorov distribution tail, remembered: with fixed window and reference
-    sizes the statistic takes few distinct values (multiples of 1/lcm(n, m)), and even the
-    cheapest branch of scipy's tail costs a tenth of a millisecond."""
+    """The Kolmogorov distribution tail, remembered: with fixed window and reference sizes
+    the statistic takes few distinct values (multiples of 1/lcm(n, m)), and the branches left
+    to scipy cost up to milliseconds (a matrix power in long double where nD^2 is small)."""
     return kolmogorov_sf(statistic, effective_size)
 
 

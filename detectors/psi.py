@@ -41,7 +41,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
-from detectors._binning import CategoricalDetector, NumericBinnedDetector, bin_labels
+from detectors._binning import CategoricalDetector, NumericBinnedDetector
 from detectors._common import (
     STATE_VERSION,
     FloatArray,
@@ -144,7 +144,7 @@ class PSITest(NumericBinnedDetector, _PSIThresholds):
         contributions = psi_contributions(self._reference_proportions, current_share, self.epsilon)
         explanation = self._explanation(values, missing)
         explanation["bins"] = top_contributors(
-            contributions, self._reference_proportions, current_share, bin_labels(self._edges)
+            contributions, self._reference_proportions, current_share, self._bin_labels
         )
         return self._result(float(contributions.sum()), self._n_reference, n_current, explanation)
 
