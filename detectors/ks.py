@@ -155,11 +155,12 @@ class KSTest:
         # Each value's counts are complete at the last slot of its run of ties.
         run_ends = np.flatnonzero(pooled[1:] != pooled[:-1])
         run_ends = np.append(run_ends, pooled.size - 1)
-        current_at_or_below = np.cumsum(from_current)[run_ends]
-        reference_at_or_below = run_ends + 1 - current_at_or_below
+        # Counts as floats (exact): numpy divides float arrays faster than integer ones.
+        current_at_or_below = np.cumsum(from_current)[run_ends].astype(np.float64)
+        reference_at_or_below = (run_ends + 1).astype(np.float64) - current_at_or_below
         differences = reference_at_or_below / n - current_at_or_below / m
         lowest, highest = int(differences.argmin()), int(differences.argmax())
-        below = float(np.clip(-differences[lowest], 0.0, 1.0))
+        below = min(max(-float(differences[lowest]), 0.0), 1.0)
         above = float(differences[highest])
         statistic, extreme = (below, lowest) if below > above else (above, highest)
 
