@@ -18,6 +18,9 @@ TOP_CONTRIBUTORS = 5
 _LARGEST_FLOAT = float(np.finfo(np.float64).max)
 _SUMMARY_QUANTILES = (("p05", 0.05), ("p25", 0.25), ("p50", 0.5), ("p75", 0.75), ("p95", 0.95))
 _SUMMARY_LEVELS = [level for _, level in _SUMMARY_QUANTILES]
+# Below this magnitude neither the sum nor the sum of squared deviations of any window that
+# fits in memory can overflow, so the summary skips numpy's (costly) error-state context.
+_NO_OVERFLOW = 1e100
 
 
 # -- scalar arguments ---------------------------------------------------------------------------
@@ -94,7 +97,9 @@ def current_sample(values: ArrayLike) -> tuple[FloatArray, int]:
     array = np.asarray(values, dtype=np.float64)
     if array.ndim != 1:
         raise ValueError(f"current must be 1-D, got shape {array.shape}")
-    finite = array[np.isfinite(array)]  # boolean indexing copies: the input is never touched
+    is_finite = np.isfinite(array)
+    # Either way a copy: the caller may sort it in place, the input is never touched.
+    finite = array.copy() if is_finite.all() else array[is_finite]
     if finite.size == 0:
         raise ValueError("current has no finite values to test")
     return finite, int(array.size - finite.size)
@@ -110,21 +115,28 @@ def sorted_summary(sorted_values: FloatArray) -> Summary:
     Extreme values (sentinels such as 1e300) can overflow the mean or std; those entries are
     reported as None rather than as an infinity that JSON cannot carry.
     """
-    size = sorted_values.size
-    with np.errstate(over="ignore", invalid="ignore"):
-        mean = np.add.reduce(sorted_values) / size
-        deviations = sorted_values - mean
-        np.square(deviations, out=deviations)
-        std = np.sqrt(np.add.reduce(deviations) / size)
+    if max(-float(sorted_values[0]), float(sorted_values[-1])) <= _NO_OVERFLOW:
+        mean, std = _moments(sorted_values)
+    else:  # sentinel-sized values: overflow to inf (reported as None) without a warning
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean, std = _moments(sorted_values)
     summary: Summary = {
-        label: float(value) if np.isfinite(value) else None
-        for label, value in (("mean", mean), ("std", std))
+        "mean": mean if math.isfinite(mean) else None,
+        "std": std if math.isfinite(std) else None,
     }
     for (label, _), quantile in zip(
         _SUMMARY_QUANTILES, sorted_quantiles(sorted_values, _SUMMARY_LEVELS), strict=True
     ):
         summary[label] = quantile
     return summary
+
+
+def _moments(values: FloatArray) -> tuple[float, float]:
+    """np.mean and np.std (ddof=0), the same reductions in the same order."""
+    mean = np.add.reduce(values) / values.size
+    deviations = values - mean
+    np.square(deviations, out=deviations)
+    return float(mean), float(np.sqrt(np.add.reduce(deviations) / values.size))
 
 
 def sorted_quantiles(sorted_values: FloatArray, levels: Iterable[float]) -> list[float]:

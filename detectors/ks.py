@@ -176,7 +176,8 @@ class KSTest:
             return float(stats.ks_2samp(self._sorted_reference, current, method=self.method).pvalue)
         # Mirrors scipy's ks_2samp(method="asymp"), two-sided branch.
         larger, smaller = sorted([float(self._sorted_reference.size), float(current.size)])[::-1]
-        effective_size = np.round(larger * smaller / (larger + smaller))
+        # Python's round() rounds halves to even, like np.round, without numpy's dispatch.
+        effective_size = round(larger * smaller / (larger + smaller))
         if effective_size < 1:
             # Only n == m == 1: scipy divides by zero and returns NaN; one value per sample
             # carries no evidence, so report "no evidence of drift" instead.
