@@ -221,16 +221,18 @@ def top_contributors(
     ``labels[i]`` identifies entry ``i`` (a category code or bin bounds). Entries that
     contribute nothing are left out.
     """
-    order = np.argsort(-contributions, kind="stable")[:TOP_CONTRIBUTORS]
+    order = np.argsort(-contributions, kind="stable")[:TOP_CONTRIBUTORS].tolist()
+    # Python floats up front: indexing numpy arrays element by element costs more.
+    shares = reference_share.tolist(), current_share.tolist(), contributions.tolist()
     return [
         {
             **labels[i],
-            "reference_share": float(reference_share[i]),
-            "current_share": float(current_share[i]),
-            "contribution": float(contributions[i]),
+            "reference_share": shares[0][i],
+            "current_share": shares[1][i],
+            "contribution": shares[2][i],
         }
         for i in order
-        if contributions[i] > 0
+        if shares[2][i] > 0
     ]
 
 

@@ -117,15 +117,6 @@ def _stirling_table() -> FloatArray:
 _STIRLING_TABLE = _stirling_table()
 
 
-def _stirling_error(k: FloatArray) -> FloatArray:
-    """Stirling's error s(k) for integers k >= 1 held as float64."""
-    small = k < _SERIES_FROM
-    out = _stirling_series(np.where(small, float(_SERIES_FROM), k))
-    if small.any():
-        out[small] = _STIRLING_TABLE[k[small].astype(np.intp)]
-    return out
-
-
 def _smirnov_sf(n: int, x: float) -> float:
     """One-sided ``P(D+_n >= x)`` for ``n > 140`` and ``1/n < x < 1 - 1/n``."""
     if n > _SMIRNOV_CLOSED_FORM_ABOVE_N:
@@ -135,14 +126,16 @@ def _smirnov_sf(n: int, x: float) -> float:
     constant = (
         1.5 * math.log(n)
         - _LOG_SQRT_2PI
-        + float(_stirling_error(np.array([float(n)]))[0])
+        + float(_stirling_series(np.array([float(n)]))[0])
         + math.log(x)
     )
     # The parts of log C(n, j) that depend on j or on n - j alone, for every integer 1..n-1
     # that either takes: one log and one Stirling error per integer instead of two per term.
     k = np.arange(1.0, n)
     log_k = np.log(k)
-    as_rest = -0.5 * log_k - _stirling_error(k)  # for n - j
+    error_k = _stirling_series(k)
+    error_k[: _SERIES_FROM - 1] = _STIRLING_TABLE[1:_SERIES_FROM]  # k < 16 (n > 140)
+    as_rest = -0.5 * log_k - error_k  # for n - j
     as_j = as_rest - log_k  # for j: -1.5 log j - s(j)
     as_j += constant
     first = n * math.log1p(-x)  # j = 0: x * (1 - x)^n / x

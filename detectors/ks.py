@@ -153,8 +153,10 @@ class KSTest:
         n, m = self._sorted_reference.size, current_sorted.size
         pooled, from_current = merge_sorted(self._sorted_reference, current_sorted)
         # Each value's counts are complete at the last slot of its run of ties.
-        run_ends = np.flatnonzero(pooled[1:] != pooled[:-1])
-        run_ends = np.append(run_ends, pooled.size - 1)
+        is_run_end = np.empty(pooled.size, dtype=bool)
+        np.not_equal(pooled[1:], pooled[:-1], out=is_run_end[:-1])
+        is_run_end[-1] = True
+        run_ends = np.flatnonzero(is_run_end)
         # Counts as floats (exact): numpy divides float arrays faster than integer ones.
         current_at_or_below = np.cumsum(from_current)[run_ends].astype(np.float64)
         reference_at_or_below = (run_ends + 1).astype(np.float64) - current_at_or_below
@@ -162,13 +164,16 @@ class KSTest:
         lowest, highest = int(differences.argmin()), int(differences.argmax())
         below = min(max(-float(differences[lowest]), 0.0), 1.0)
         above = float(differences[highest])
-        statistic, extreme = (below, lowest) if below > above else (above, highest)
+        statistic, run = (below, lowest) if below > above else (above, highest)
 
-        candidates = np.flatnonzero(differences == differences[extreme])
-        # A run holds reference values when the reference count grows across it.
-        before = np.where(candidates > 0, reference_at_or_below[candidates - 1], 0)
-        in_reference = candidates[reference_at_or_below[candidates] > before]
-        run = in_reference[0] if in_reference.size else candidates[0]
+        # argmin/argmax found the smallest value at the extreme. A run holds reference values
+        # when the reference count grows across it; if this one holds none, scipy reports
+        # the smallest reference value at the same extreme, when there is one.
+        if reference_at_or_below[run] == (reference_at_or_below[run - 1] if run else 0.0):
+            later = np.flatnonzero(differences == differences[run])[1:]
+            in_reference = later[reference_at_or_below[later] > reference_at_or_below[later - 1]]
+            if in_reference.size:
+                run = int(in_reference[0])
         return statistic, float(pooled[run_ends[run]])
 
     def _p_value(self, statistic: float, current: FloatArray) -> float:

@@ -96,6 +96,9 @@ def _tied_samples() -> list[tuple[str, np.ndarray, np.ndarray]]:
         ("current-inside-reference-values", np.repeat([1.0, 2.0, 3.0], 50), np.array([2.0] * 7)),
         ("equal-samples-shuffled", np.arange(300.0) % 7, rng.permutation(np.arange(300.0) % 7)),
         ("one-current", rng.integers(0, 4, 200) * 1.0, np.array([3.0])),
+        # The gap -1/2 is reached first at 0 (current only), then at 1, a reference value:
+        # scipy's layout lists reference values first, so it reports 1.
+        ("first-extreme-only-in-current", np.array([1.0, 2.0]), np.array([0.0, 1.0])),
     ]
 
 
