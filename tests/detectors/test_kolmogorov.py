@@ -78,7 +78,7 @@ def _around(value: float) -> list[float]:
     return [float(np.nextafter(value, 0.0)), value, float(np.nextafter(value, 1.0))]
 
 
-@pytest.mark.parametrize("n", [141, 1_000, 50_000, 100_000, 100_001])
+@pytest.mark.parametrize("n", [141, 1_000, 100_000, 100_001])
 def test_branch_boundaries_follow_scipys_arithmetic(n: int) -> None:
     # scipy's own formulas differ by up to 4e-8 at n x^2 = 2.2: the branch must be scipy's.
     boundaries = [math.sqrt(2.2 / n), math.sqrt(370.0 / n), (1.4 / n) ** (2 / 3), 1.0 / n]
