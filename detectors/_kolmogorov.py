@@ -23,8 +23,10 @@ same arithmetic so that both always pick the same formula:
     where ``s(k) = log k! - (k + 1/2) log k + k - log sqrt(2 pi)`` is Stirling's error (its
     asymptotic series from 16 on, a recurrence below). Terms whose base ``1 - x - j/n`` is
     not positive (zero in exact arithmetic, rounding aside) and terms 50 orders of e below
-    the largest are left out. Above ``n = 10^6`` scipy's ``smirnov`` switches to the closed
-    form ``exp(-(6nx + 1)^2 / (18 n))``, and so does this module.
+    the largest are left out. The j-only and (n-j)-only parts come from one table over the
+    integers 1..n-1 (a few arrays of n floats: 40 MB at most, for n = 10^6). Above
+    ``n = 10^6`` scipy's ``smirnov`` switches to the closed form
+    ``exp(-(6nx + 1)^2 / (18 n))``, and so does this module.
 
 ``n x^1.5 > 1.4`` (or ``n > 10^5``) and ``1/n < x``, ``n x^2 < 2.2``: Pelz-Good
     scipy returns ``1 - F`` with ``F`` the Pelz-Good (1976) asymptotic series for the CDF
