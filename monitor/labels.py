@@ -70,7 +70,10 @@ class LabelJoin:
         self.reorder_seconds = reorder_seconds
         self.regression = regression
         self.thresholds = thresholds
-        self.decisions: OrderedDict[Key, Decision] = OrderedDict()
+        # A plain dict, oldest first (re-sent decisions are moved to the end by hand): a
+        # checkpoint copies every waiting decision, and an OrderedDict's linked entries
+        # made that copy more than twice as slow as a dict's contiguous ones.
+        self.decisions: dict[Key, Decision] = {}
         self.early: OrderedDict[Key, Event] = OrderedDict()
         self.expired: OrderedDict[Key, None] = OrderedDict()
         self.watermark = float("-inf")  # newest decision time seen
@@ -102,8 +105,8 @@ class LabelJoin:
             if early is not None:
                 self._found.append((early, decision))
                 continue
+            self.decisions.pop(key, None)
             self.decisions[key] = decision
-            self.decisions.move_to_end(key)
         self._expire()
 
     @property
@@ -150,11 +153,16 @@ class LabelJoin:
     def _expire(self, outcome: LabelOutcome | None = None) -> None:
         horizon = self.watermark - self.ttl_seconds
         decisions = self.decisions
-        while decisions:
-            key, decision = next(iter(decisions.items()))
-            if decision.ts >= horizon and len(decisions) <= self.max_pending:
+        excess = len(decisions) - self.max_pending
+        gone: list[Key] = []
+        # The oldest first, until one is recent enough and the rest fit the bound; the keys
+        # are collected first because a dict cannot lose entries while it is iterated.
+        for key, decision in decisions.items():
+            if decision.ts >= horizon and len(gone) >= excess:
                 break
-            decisions.popitem(last=False)
+            gone.append(key)
+        for key in gone:
+            del decisions[key]
             self.expired[key] = None
             if len(self.expired) > self.max_pending:
                 self.expired.popitem(last=False)
@@ -239,7 +247,7 @@ class LabelJoin:
         }
 
     def restore(self, state: dict[str, Any]) -> None:
-        self.decisions = OrderedDict(_decision_entry(item) for item in state["decisions"])
+        self.decisions = dict(_decision_entry(item) for item in state["decisions"])
         self.early = OrderedDict(
             ((m, i), Event(m, i, ts, None, None, None, lab, topic, part, off))
             for m, i, ts, lab, topic, part, off in state["early"]
