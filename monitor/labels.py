@@ -230,8 +230,9 @@ class LabelJoin:
     # -- state ------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         return {
-            # [[model, id], [ts, predicted, partition, offset]] per decision, encoded in C.
-            "decisions": list(self.decisions.items()),
+            # {[model, id]: [ts, predicted, partition, offset]}: the dict itself, encoded in
+            # C without a list of its items (a checkpoint's largest part, once a second).
+            "decisions": self.decisions,
             "early": [
                 [k[0], k[1], e.ts, e.label, e.topic, e.partition, e.offset]
                 for k, e in self.early.items()
@@ -247,7 +248,13 @@ class LabelJoin:
         }
 
     def restore(self, state: dict[str, Any]) -> None:
-        self.decisions = dict(_decision_entry(item) for item in state["decisions"])
+        saved = state["decisions"]
+        if isinstance(saved, dict):
+            self.decisions = {
+                (model, event_id): Decision(*fields) for (model, event_id), fields in saved.items()
+            }
+        else:  # checkpoints of earlier versions: a list of entries
+            self.decisions = dict(_decision_entry(item) for item in saved)
         self.early = OrderedDict(
             ((m, i), Event(m, i, ts, None, None, None, lab, topic, part, off))
             for m, i, ts, lab, topic, part, off in state["early"]

@@ -67,9 +67,13 @@ def test_waiting_decisions_survive_a_checkpoint_in_both_formats() -> None:
     before = join()
     before.add_decisions([decision(i, score=0.2 + 0.1 * (i % 2)) for i in range(5)])
     state = msgspec.msgpack.decode(msgspec.msgpack.encode(before.snapshot()))
-    # The earlier format: one flat [model, id, ts, predicted, partition, offset] each.
-    flat = [[m, i, ts, p, part, off] for (m, i), (ts, p, part, off) in state["decisions"]]
-    for decisions in (state["decisions"], flat):
+    saved = state["decisions"]
+    assert list(saved) == [("m", f"e{i}") for i in range(5)]  # a map, in arrival order
+    # The earlier formats: [[model, id], [ts, predicted, partition, offset]] per decision,
+    # and before that one flat [model, id, ts, predicted, partition, offset] each.
+    pairs = [[list(key), fields] for key, fields in saved.items()]
+    flat = [[m, i, ts, p, part, off] for (m, i), (ts, p, part, off) in saved.items()]
+    for decisions in (saved, pairs, flat):
         after = join()
         after.restore({**state, "decisions": decisions})
         assert list(after.decisions) == [("m", f"e{i}") for i in range(5)]
