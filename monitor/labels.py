@@ -27,7 +27,7 @@ Key = tuple[str, str]
 
 class Decision(msgspec.Struct, array_like=True, gc=False):
     """A struct, not a dataclass: a checkpoint encodes a task's (up to ``max_pending``)
-    waiting decisions in C, once a second, instead of building a list per decision."""
+    waiting decisions in C at every checkpoint, instead of building a list per decision."""
 
     ts: float
     predicted: Any  # class label (str) or value (float)
@@ -231,7 +231,7 @@ class LabelJoin:
     def snapshot(self) -> dict[str, Any]:
         return {
             # {[model, id]: [ts, predicted, partition, offset]}: the dict itself, encoded in
-            # C without a list of its items (a checkpoint's largest part, once a second).
+            # C without a list of its items (a checkpoint's largest part).
             "decisions": self.decisions,
             "early": [
                 [k[0], k[1], e.ts, e.label, e.topic, e.partition, e.offset]
