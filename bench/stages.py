@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from bench import data
 from bench.memory import Record
-from monitor import concept, drift, events, fastlane, gate, heap, join, labels, monitoring
+from monitor import concept, decoder, drift, fastlane, gate, heap, join, labels, monitoring
 from monitor import pipeline as pipeline_module
 from monitor.config import Config
 from monitor.metrics import Metrics
@@ -31,8 +31,8 @@ WARMUP = 10_000
 
 STAGES: list[tuple[Any, str, str]] = [
     (pipeline_module.Pipeline, "process", "process (everything)"),
-    (events.Decoder, "decode", "decode"),
-    (events.Decoder, "_fast_events", "decode: checks and events"),
+    (decoder.Decoder, "decode", "decode"),
+    (decoder.Decoder, "_fast_events", "decode: checks and events"),
     (fastlane.ModelLane, "columns", "decode: columns"),
     (join.JoinBuffer, "add", "join"),
     (pipeline_module.Pipeline, "_monitor", "monitor"),

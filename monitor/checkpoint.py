@@ -20,7 +20,6 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-import lz4.frame
 import msgspec
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
@@ -70,7 +69,7 @@ class CheckpointStore:
 
     def write(self, sink: KafkaSink, task: int, offsets: dict[str, int], state: bytes) -> int:
         """Queue the checkpoint's records on ``sink``; the caller flushes. Returns its size."""
-        blob = lz4.frame.compress(state)
+        blob = _lz4().compress(state)
         chunks = [blob[i : i + CHUNK_BYTES] for i in range(0, len(blob), CHUNK_BYTES)] or [b""]
         ident = f"{self._prefix}-{next(self._sequence)}"
         for index, chunk in enumerate(chunks):
@@ -140,9 +139,17 @@ def newest_complete(records: list[Any]) -> Checkpoint | None:
     return None
 
 
+def _lz4() -> Any:
+    # Imported when first needed, not with this module: a missing codec package must be
+    # reported by the startup codec check (monitor/codecs.py), naming the package.
+    import lz4.frame  # noqa: PLC0415
+
+    return lz4.frame
+
+
 def _decompress(blob: bytes) -> bytes:
     if blob.startswith(_LZ4_MAGIC):
-        return bytes(lz4.frame.decompress(blob))
+        return bytes(_lz4().decompress(blob))
     return zlib.decompress(blob)
 
 

@@ -8,7 +8,7 @@ windows, guardrails, required-feature checks) are then extracted once per batch.
 
 Anything the fast lane does not accept (another model, a split event, a label, an
 undeclared feature, a non-string category, any error at all) takes the general path in
-:mod:`monitor.events`, which gives the precise dead-letter reason; so both lanes reach the
+:mod:`monitor.decoder`, which gives the precise dead-letter reason; so both lanes reach the
 same outcome for every record, the fast one only sooner.
 """
 

@@ -27,8 +27,8 @@ from prometheus_client import CollectorRegistry
 
 from monitor.codecs import CODECS, missing_codecs
 from monitor.config import Config, InputLimits
+from monitor.decoder import Decoder
 from monitor.demo.traffic import DEMO_FEATURES, TrafficGenerator, features_config
-from monitor.events import Decoder
 from monitor.metrics import Metrics
 from monitor.pipeline import Pipeline
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from monitor.config import Config, FeatureConfig
+from monitor.decoder import Decoder
 from monitor.demo.malformed import malformed_kinds
 from monitor.demo.runner import demo_config
 from monitor.demo.traffic import (
@@ -26,7 +27,6 @@ from monitor.demo.traffic import (
     demo_drifts,
     features_config,
 )
-from monitor.events import Decoder
 
 MODEL = "credit-risk"
 FEATURES_TOPIC = "features"

@@ -8,7 +8,8 @@ import msgspec
 import pytest
 
 from monitor.config_loader import parse_config
-from monitor.events import Decoder, Reasons, categorical_value, parse_timestamp
+from monitor.decoder import Decoder
+from monitor.events import Reasons, categorical_value, parse_timestamp
 
 CONFIG = parse_config(
     """

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from monitor.config_loader import parse_config
-from monitor.events import Decoder, Event
+from monitor.decoder import Decoder
+from monitor.events import Event
 from monitor.fastlane import fast_rows
 from monitor.guardrails.batch import DecisionBatch
 

@@ -18,7 +18,7 @@ import yaml
 
 from monitor.broker import EmbeddedBroker
 from monitor.config import Config
-from monitor.events import Decoder
+from monitor.decoder import Decoder
 from tests.kafkatools import create_topics, read_all, unique
 
 pytestmark = pytest.mark.integration

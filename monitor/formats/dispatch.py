@@ -9,7 +9,8 @@ import msgspec
 
 from monitor.config import Config
 from monitor.config_formats import FormatConfig
-from monitor.events import Decoder, Event, Reasons, Rejected, SourceRecord
+from monitor.decoder import Decoder
+from monitor.events import Event, Reasons, Rejected, SourceRecord
 from monitor.formats.base import Skipped, TopicFormat
 from monitor.formats.headers import TraceHeaders
 from monitor.formats.kserve import KServeCloudEventsFormat

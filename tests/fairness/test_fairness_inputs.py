@@ -26,8 +26,9 @@ from detectors.fairness import (
 from monitor import logs
 from monitor.config_fairness import ChallengerConfig, FairnessConfig
 from monitor.config_loader import parse_config
+from monitor.decoder import Decoder
 from monitor.errors import ConfigError
-from monitor.events import Decoder, Reasons
+from monitor.events import Reasons
 from monitor.join import JoinBuffer
 from monitor.outputs import event_body
 from tests.fairness.streams import NOW, Record

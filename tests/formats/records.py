@@ -9,7 +9,8 @@ from prometheus_client import CollectorRegistry
 
 from monitor.config import Config
 from monitor.config_loader import parse_config
-from monitor.events import Decoder, Event, Rejected
+from monitor.decoder import Decoder
+from monitor.events import Event, Rejected
 from monitor.formats.dispatch import InputDecoder
 from monitor.metrics import Metrics
 

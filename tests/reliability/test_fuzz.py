@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor.broker import EmbeddedBroker
 from monitor.config import Config
-from monitor.events import RawEvent
+from monitor.decoder import RawEvent
 from monitor.metrics import Metrics
 from monitor.pipeline import Pipeline
 from tests.kafkatools import (
