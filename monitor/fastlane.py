@@ -151,14 +151,12 @@ class ModelLane:
         """Every field of every event, read in one C-level pass over the structs (each
         further pass over thousands of structs costs cache misses of its own)."""
         if not raws:
-            empty: tuple[Any, ...] = ()
-            return LaneBatch(empty, empty, empty, self.columns(empty, empty))
+            return LaneBatch((), (), (), (), (), (), self.columns((), ()))
         ids, features, predictions, stamps, versions, attributes = zip(
             *map(astuple, raws), strict=True
         )
-        batch = LaneBatch(ids, stamps, versions, self.columns(features, predictions))
-        batch.features, batch.predictions, batch.attributes = features, predictions, attributes
-        return batch
+        columns = self.columns(features, predictions)
+        return LaneBatch(ids, stamps, versions, features, predictions, attributes, columns)
 
     def columns(self, features: Sequence[Any], predictions: Sequence[Any]) -> ColumnBatch:
         rows = list(map(astuple, features))
@@ -194,15 +192,18 @@ class LaneBatch:
         ids: Sequence[str],
         stamps: Sequence[Any],
         versions: Sequence[Any],
+        features: Sequence[Any],
+        predictions: Sequence[Any],
+        attributes: Sequence[Any],
         columns: ColumnBatch,
     ) -> None:
         self.ids = ids
         self.stamps = stamps
         self.versions = versions
+        self.features = features
+        self.predictions = predictions
+        self.attributes = attributes
         self.columns = columns
-        self.features: Sequence[Any] = ()
-        self.predictions: Sequence[Any] = ()
-        self.attributes: Sequence[Any] = ()
 
 
 def fast_rows(events: Sequence[Any]) -> tuple[ColumnBatch, np.ndarray | slice] | None:
