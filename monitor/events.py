@@ -86,7 +86,7 @@ class Event(msgspec.Struct, gc=False):
         # of the same record are equal events.
         if not isinstance(other, Event):
             return NotImplemented
-        return _value(self) == _value(other)
+        return event_value(self) == event_value(other)
 
     __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaced
 
@@ -115,7 +115,9 @@ def count_incomplete(events: Sequence[Event]) -> int:
     return sum(1 for e in events if not e.is_complete)
 
 
-def _value(event: Event) -> tuple[Any, ...]:
+def event_value(event: Event) -> tuple[Any, ...]:
+    """Every field but the batch's columns and row, in the constructor's order: what makes
+    two events equal, and what a checkpoint stores (``Event(*value)`` rebuilds it)."""
     return (
         event.model,
         event.id,

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.events import Event
+from monitor.events import Event, event_value
 
 Key = tuple[str, str]
 
@@ -89,7 +89,7 @@ class JoinBuffer:
         return {
             "watermark": self.watermark,
             "pending": [
-                _event_state(event) for _, event in sorted(self._pending.values(), key=_first)
+                event_value(event) for _, event in sorted(self._pending.values(), key=_first)
             ],
         }
 
@@ -108,23 +108,6 @@ class JoinBuffer:
 
 def _first(item: tuple[int, Event]) -> int:
     return item[0]
-
-
-def _event_state(event: Event) -> list[Any]:
-    return [
-        event.model,
-        event.id,
-        event.ts,
-        event.version,
-        event.features,
-        event.prediction,
-        event.label,
-        event.topic,
-        event.partition,
-        event.offset,
-        event.headers,
-        event.attributes,
-    ]
 
 
 def _merge(first: Event, second: Event) -> Event | None:
