@@ -17,11 +17,9 @@ holds what it produces (events, rejections and their reasons) and what it reads.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import repeat
 from operator import attrgetter
 from typing import Any, Protocol
 
@@ -102,17 +100,12 @@ event_model = attrgetter("model")
 event_version = attrgetter("version")
 event_partition = attrgetter("partition")
 event_offset = attrgetter("offset")
-event_row = attrgetter("row")
-event_columns = attrgetter("columns")
 
 
 def count_incomplete(events: Sequence[Event]) -> int:
     """Events that lack their features or their prediction (halves expired from the join)."""
-    missing_features = sum(map(operator.is_, map(attrgetter("features"), events), repeat(None)))
-    missing_prediction = sum(map(operator.is_, map(attrgetter("prediction"), events), repeat(None)))
-    if not (missing_features or missing_prediction):
-        return 0
-    return sum(1 for e in events if not e.is_complete)
+    # One pass: a pass over a batch's events costs more in memory reads than in Python.
+    return sum(1 for e in events if e.features is None or e.prediction is None)
 
 
 def event_value(event: Event) -> tuple[Any, ...]:

@@ -15,6 +15,7 @@ same outcome for every record, the fast one only sooner.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from itertools import chain
 from operator import attrgetter, itemgetter
 from typing import Any
@@ -182,28 +183,17 @@ class ModelLane:
         return ColumnBatch(numeric, categorical, _floats(list(scores)), _present(list(labels)))
 
 
+@dataclass(slots=True)
 class LaneBatch:
     """The fields of one batch of fast-lane events, as tuples in event order."""
 
-    __slots__ = ("attributes", "columns", "features", "ids", "predictions", "stamps", "versions")
-
-    def __init__(
-        self,
-        ids: Sequence[str],
-        stamps: Sequence[Any],
-        versions: Sequence[Any],
-        features: Sequence[Any],
-        predictions: Sequence[Any],
-        attributes: Sequence[Any],
-        columns: ColumnBatch,
-    ) -> None:
-        self.ids = ids
-        self.stamps = stamps
-        self.versions = versions
-        self.features = features
-        self.predictions = predictions
-        self.attributes = attributes
-        self.columns = columns
+    ids: Sequence[str]
+    stamps: Sequence[Any]
+    versions: Sequence[Any]
+    features: Sequence[Any]
+    predictions: Sequence[Any]
+    attributes: Sequence[Any]
+    columns: ColumnBatch
 
 
 def fast_rows(events: Sequence[Any]) -> tuple[ColumnBatch, np.ndarray | slice] | None:
