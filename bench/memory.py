@@ -13,7 +13,6 @@ import json
 import resource
 import sys
 import time
-from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 
@@ -21,21 +20,11 @@ from bench import data
 from monitor.config import Config
 from monitor.metrics import Metrics
 from monitor.pipeline import Pipeline
+from monitor.replay import FileRecord
 
 POOL = 50_000
 BATCH = 5_000
 ID_AT = slice(9, 18)  # the 9 digits of "e-NNNNNNNNN" right after '{"id":"e-'
-
-
-@dataclass(slots=True)
-class Record:
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int
-    key: bytes | None
-    value: bytes
-    headers: tuple[()] = ()
 
 
 def with_id(value: bytes, number: int) -> bytes:
@@ -57,12 +46,12 @@ def main(total: int) -> None:
     label_offset = 0
     for start in range(0, total, BATCH):
         records = [
-            Record("features", 0, n, 0, None, with_id(pool[n % POOL], n))
+            FileRecord("features", 0, n, 0, with_id(pool[n % POOL], n))
             for n in range(start, start + BATCH)
         ]
         for n in range(start, start + BATCH, 10):
             value = with_id(label_pool[(n % POOL) // 10], n)
-            records.append(Record("labels", 0, label_offset, 0, None, value))
+            records.append(FileRecord("labels", 0, label_offset, 0, value))
             label_offset += 1
         pipeline.process(records)
         done = start + BATCH

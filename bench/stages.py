@@ -20,11 +20,11 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from bench import data
-from bench.memory import Record
 from monitor import concept, decoder, drift, fastlane, gate, heap, join, labels, monitoring
 from monitor import pipeline as pipeline_module
 from monitor.config import Config
 from monitor.metrics import Metrics
+from monitor.replay import FileRecord
 
 BATCH = 5_000
 WARMUP = 10_000
@@ -71,9 +71,9 @@ def main(total: int) -> None:
     for start in range(0, total, BATCH):
         if start == WARMUP:
             spent.clear()
-        batch = [Record("features", 0, n, 0, None, values[n]) for n in range(start, start + BATCH)]
+        batch = [FileRecord("features", 0, n, 0, values[n]) for n in range(start, start + BATCH)]
         for n in range(start, start + BATCH, 10):
-            batch.append(Record("labels", 0, label_offset, 0, None, label_values[n // 10]))
+            batch.append(FileRecord("labels", 0, label_offset, 0, label_values[n // 10]))
             label_offset += 1
         pipeline.process(batch)
     measured = total - WARMUP

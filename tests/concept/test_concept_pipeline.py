@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import msgspec
 import numpy as np
 from prometheus_client import CollectorRegistry
@@ -12,6 +10,7 @@ from monitor.config import Config
 from monitor.demo.traffic import ConceptChange, FeatureSpec, TrafficGenerator
 from monitor.metrics import Metrics
 from monitor.pipeline import Pipeline
+from monitor.replay import FileRecord
 
 MODEL = "credit-risk"
 FEATURES = [
@@ -19,17 +18,6 @@ FEATURES = [
     FeatureSpec.uniform("y", 0.0, 1.0, weight=0.5),
     FeatureSpec.categorical("c", {"a": 0.5, "b": 0.5}),
 ]
-
-
-@dataclass
-class Record:
-    value: bytes
-    offset: int
-    topic: str
-    partition: int = 0
-    timestamp: int = 1_764_300_000_000
-    key: bytes | None = None
-    headers: list[tuple[str, bytes | None]] = field(default_factory=list)
 
 
 def label_stream(generator: TrafficGenerator, total: int, seed: int = 3) -> list[tuple[str, bytes]]:
@@ -67,7 +55,7 @@ def run(total: int, onset: int | None, **concept: object):  # type: ignore[no-un
     for start in range(0, len(stream), 4000):
         records = []
         for topic, value in stream[start : start + 4000]:
-            records.append(Record(value, offsets[topic], topic))
+            records.append(FileRecord(topic, 0, offsets[topic], 1_764_300_000_000, value))
             offsets[topic] += 1
         for output in pipeline.process(records):
             if output.topic == config.topics.alerts:

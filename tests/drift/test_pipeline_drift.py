@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import msgspec
 import pytest
 from prometheus_client import CollectorRegistry
@@ -12,18 +10,11 @@ from monitor.config import Config
 from monitor.demo.traffic import TrafficGenerator
 from monitor.metrics import Metrics
 from monitor.pipeline import Pipeline
+from monitor.replay import FileRecord
 from tests.drift.streams import DRIFTED, MODEL, drifts_at, model_config, quality_features
 
-
-@dataclass
-class Record:
-    value: bytes
-    offset: int
-    topic: str = "driftd.features"
-    partition: int = 0
-    timestamp: int = 1_764_300_000_000
-    key: bytes | None = None
-    headers: list[tuple[str, bytes | None]] = field(default_factory=list)
+TOPIC = "driftd.features"
+MILLIS = 1_764_300_000_000
 
 
 def run(total: int, drift_start: int | None, warmup: int = 10_000, **model_extra: object):  # type: ignore[no-untyped-def]
@@ -39,7 +30,10 @@ def run(total: int, drift_start: int | None, warmup: int = 10_000, **model_extra
     offset = 0
     while offset < total:
         batch = generator.batch(min(5000, total - offset))
-        records = [Record(v, offset + i) for i, v in enumerate(generator.encode_events(batch))]
+        records = [
+            FileRecord(TOPIC, 0, offset + i, MILLIS, v)
+            for i, v in enumerate(generator.encode_events(batch))
+        ]
         offset += len(records)
         for output in pipeline.process(records):
             if output.topic == config.topics.alerts:

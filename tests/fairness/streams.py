@@ -6,7 +6,7 @@ recompute any window's statistics independently of driftd.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -16,23 +16,13 @@ from prometheus_client import CollectorRegistry
 from monitor.config import Config
 from monitor.metrics import Metrics
 from monitor.pipeline import Pipeline
+from monitor.replay import FileRecord
 
 MODEL = "credit-risk"
 CHALLENGER = "credit-risk-v2"
 T0 = 1_764_300_000.0
 NOW = 1_800_000_000.0
 EVENTS, LABELS = "events", "labels"
-
-
-@dataclass
-class Record:
-    value: bytes
-    offset: int
-    topic: str
-    partition: int = 0
-    timestamp: int = 1_764_300_000_000
-    key: bytes | None = None
-    headers: list[tuple[str, bytes | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -153,7 +143,7 @@ class Runner:
         for start in range(0, len(items), batch):
             records = []
             for topic, value in items[start : start + batch]:
-                records.append(Record(value, self.offsets[topic], topic))
+                records.append(FileRecord(topic, 0, self.offsets[topic], 1_764_300_000_000, value))
                 self.offsets[topic] += 1
             for output in self.pipeline.process(records):
                 if output.topic == self.config.topics.alerts:

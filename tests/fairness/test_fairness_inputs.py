@@ -31,7 +31,8 @@ from monitor.errors import ConfigError
 from monitor.events import Reasons
 from monitor.join import JoinBuffer
 from monitor.outputs import event_body
-from tests.fairness.streams import NOW, Record
+from monitor.replay import FileRecord
+from tests.fairness.streams import NOW
 
 CONFIG = """
 limits: {max_category_length: 8}
@@ -47,7 +48,7 @@ models:
 
 def decode(*bodies: dict[str, Any]) -> tuple[list[Any], list[Any]]:
     records = [
-        Record(msgspec.json.encode(b), offset=i, topic="driftd.features")
+        FileRecord("driftd.features", 0, i, 1_764_300_000_000, msgspec.json.encode(b))
         for i, b in enumerate(bodies)
     ]
     return Decoder(parse_config(CONFIG), now=lambda: NOW).decode(records)

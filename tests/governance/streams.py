@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
+from monitor.replay import FileRecord
 from tests.reliability.helpers import keyed_stream, model_section, models_for_partitions
+
+MILLIS = 1_764_300_000_000
 
 MODELS = models_for_partitions(2)
 PER_MODEL = 4000
@@ -15,17 +17,6 @@ WARMUP = 1000
 WINDOW = 250
 # Decisions with a debt-to-income ratio above this go to review (the drift raises it).
 REVIEW_ABOVE = 0.7
-
-
-@dataclass
-class Record:
-    topic: str
-    partition: int
-    offset: int
-    value: bytes
-    key: bytes | None = None
-    timestamp: int = 1_764_300_000_000
-    headers: list[tuple[str, bytes | None]] = field(default_factory=list)
 
 
 def guardrail(bound: float) -> list[dict[str, Any]]:
@@ -54,12 +45,12 @@ def messages(per_model: int = PER_MODEL) -> list[tuple[bytes, bytes]]:
     return keyed_stream(MODELS, per_model)
 
 
-def as_records(topic: str, per_model: int = PER_MODEL) -> list[Record]:
+def as_records(topic: str, per_model: int = PER_MODEL) -> list[FileRecord]:
     """The stream as the daemon would read it: model *i* in partition *i*."""
     out, next_offset = [], [0, 0]
     for key, value in messages(per_model):
         partition = MODELS.index(key.decode())
-        out.append(Record(topic, partition, next_offset[partition], value, key))
+        out.append(FileRecord(topic, partition, next_offset[partition], MILLIS, value, key))
         next_offset[partition] += 1
     return out
 

@@ -21,7 +21,8 @@ from monitor.cli import main
 from monitor.config import Config
 from monitor.metrics import Metrics
 from monitor.pipeline import Pipeline
-from tests.governance.streams import Record, as_records, models_config
+from monitor.replay import FileRecord
+from tests.governance.streams import as_records, models_config
 
 TOPIC = "driftd.features"
 AUDIT = "driftd.audit"
@@ -43,7 +44,7 @@ def clock(start: float) -> Any:
     return lambda: start + next(ticks) * 0.001
 
 
-def run(pipeline: Pipeline, records: list[Record], size: int = 700) -> list[bytes]:
+def run(pipeline: Pipeline, records: list[FileRecord], size: int = 700) -> list[bytes]:
     audit = []
     for i in range(0, len(records), size):
         outputs = pipeline.process(records[i : i + size])

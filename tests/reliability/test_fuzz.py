@@ -13,7 +13,6 @@ import dataclasses
 import random
 import signal
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from monitor.config import Config
 from monitor.decoder import RawEvent
 from monitor.metrics import Metrics
 from monitor.pipeline import Pipeline
+from monitor.replay import FileRecord
 from tests.kafkatools import (
     DaemonProcess,
     create_topics,
@@ -50,6 +50,7 @@ from tests.reliability.fuzz_messages import (
 from tests.reliability.helpers import metric_sum, partition_of, wait_until
 
 FEATURES, PREDICTIONS, LABELS = "in.features", "in.predictions", "in.labels"
+MILLIS = int(NOW * 1000)
 DEAD = "dead"
 HOSTILE = 120  # drawn by hypothesis, per example
 FILLER = 500  # valid traffic around them, per example
@@ -98,17 +99,6 @@ def make_config(**join: Any) -> Config:
     )
 
 
-@dataclass
-class Record:
-    topic: str
-    partition: int
-    offset: int
-    value: bytes | None
-    key: bytes | None = None
-    timestamp: int = int(NOW * 1000)
-    headers: list[tuple[str, bytes | None]] = field(default_factory=list)
-
-
 def value(metrics: Metrics, name: str, **labels: str) -> float:
     """Sum of a metric's samples whose labels include ``labels``."""
     total = 0.0
@@ -129,7 +119,7 @@ def check_letters(letters: list[dict[str, Any]]) -> None:
 
 
 def ground_truth(
-    records: list[Record], decode_rejected: set[tuple[str, int, int]]
+    records: list[FileRecord], decode_rejected: set[tuple[str, int, int]]
 ) -> tuple[int, int, int]:
     """From the records the decoder accepted: (full events, label messages, halves)."""
     full = labels = halves = 0
@@ -154,7 +144,7 @@ class Fuzz:
         self.metrics = Metrics(CollectorRegistry())
         self.pipeline = Pipeline(self.config, self.metrics, now=lambda: NOW)
         self.offsets = Counter[tuple[str, int]]()
-        self.records: list[Record] = []
+        self.records: list[FileRecord] = []
         self.letters: list[dict[str, Any]] = []
 
     def feed(self, values: list[tuple[str, int, bytes | None]]) -> None:
@@ -162,7 +152,7 @@ class Fuzz:
         for topic, partition, val in values:
             offset = self.offsets[(topic, partition)]
             self.offsets[(topic, partition)] += 1
-            batch.append(Record(topic, partition, offset, val))
+            batch.append(FileRecord(topic, partition, offset, MILLIS, val))
         outputs = self.pipeline.process(batch)  # must never raise
         self.records += batch
         self.letters += [msgspec.json.decode(o.value) for o in outputs if o.topic == DEAD]
@@ -367,7 +357,7 @@ def test_optional_numeric_column_absent_during_warmup(column: str) -> None:
             "features": features,
             "prediction": prediction,
         }
-        records.append(Record(FEATURES, 0, i, msgspec.json.encode(body)))
+        records.append(FileRecord(FEATURES, 0, i, MILLIS, msgspec.json.encode(body)))
     pipeline.process(records)
 
 
@@ -464,7 +454,7 @@ def test_fuzz_batch_through_the_broker(broker: EmbeddedBroker, tmp_path: Path) -
     offsets: Counter[str] = Counter()
     partition = partition_of(MODEL.encode(), 2)
     for topic, _, val in messages:
-        records.append(Record(topic, partition, offsets[topic], val))
+        records.append(FileRecord(topic, partition, offsets[topic], MILLIS, val))
         offsets[topic] += 1
     full, labels, halves = ground_truth(
         [

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -16,24 +15,15 @@ from monitor.categories import OVERFLOW, CategoryCoder
 from monitor.config import Config
 from monitor.metrics import Metrics
 from monitor.pipeline import Pipeline
+from monitor.replay import FileRecord
 
 MODEL = "credit-risk"
 TOPIC = "in"
 NOW = 1_764_400_000.0
+MILLIS = int(NOW * 1000)
 DISTINCT = 100_000
 LIMIT = 10_000  # the default of limits.max_categories_per_feature
 MAX_SEGMENTS = 5
-
-
-@dataclass
-class Record:
-    offset: int
-    value: bytes
-    topic: str = TOPIC
-    partition: int = 0
-    key: bytes | None = None
-    timestamp: int = int(NOW * 1000)
-    headers: list[tuple[str, bytes | None]] = field(default_factory=list)
 
 
 def pipeline() -> tuple[Pipeline, Metrics, Config]:
@@ -92,7 +82,13 @@ def test_100k_distinct_categories_stay_bounded() -> None:
     try:
         for _ in range(0, DISTINCT, 5000):
             records = [
-                Record(offset + k, event(offset + k, merchant=f"m-{offset + k}", region="eu"))
+                FileRecord(
+                    TOPIC,
+                    0,
+                    offset + k,
+                    MILLIS,
+                    event(offset + k, merchant=f"m-{offset + k}", region="eu"),
+                )
                 for k in range(5000)
             ]
             offset += len(records)
@@ -138,7 +134,7 @@ def test_unknown_models_are_dead_lettered_and_leave_no_state() -> None:
     for i in range(5000):
         body = msgspec.json.decode(event(i, merchant="m", region="eu"))
         body["model"] = f"model-{i}"
-        records.append(Record(i, msgspec.json.encode(body)))
+        records.append(FileRecord(TOPIC, 0, i, MILLIS, msgspec.json.encode(body)))
     outputs = pipe.process(records)
     letters = [msgspec.json.decode(o.value) for o in outputs if o.topic == "dead"]
     assert len(letters) == 5000 and {x["reason"] for x in letters} == {"unknown_model"}
@@ -151,7 +147,8 @@ def test_unknown_models_are_dead_lettered_and_leave_no_state() -> None:
 def test_segments_beyond_max_segments_fold_into_other() -> None:
     pipe, metrics, _ = pipeline()
     records = [
-        Record(i, event(i, merchant=f"m{i % 50}", region=f"r{i % 500}")) for i in range(60_000)
+        FileRecord(TOPIC, 0, i, MILLIS, event(i, merchant=f"m{i % 50}", region=f"r{i % 500}"))
+        for i in range(60_000)
     ]
     for start in range(0, len(records), 10_000):
         pipe.process(records[start : start + 10_000])

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -16,31 +15,23 @@ from prometheus_client import CollectorRegistry
 from monitor.config import Config
 from monitor.metrics import Metrics
 from monitor.pipeline import Pipeline
+from monitor.replay import FileRecord
 from tests.reliability.helpers import keyed_stream, model_section, models_for_partitions
+
+MILLIS = 1_764_300_000_000
 
 TOPIC = "driftd.features"
 NOW = 1_800_000_000.0
 PER_MODEL = 20_300
 
 
-@dataclass
-class Record:
-    topic: str
-    partition: int
-    offset: int
-    value: bytes
-    key: bytes | None = None
-    timestamp: int = 1_764_300_000_000
-    headers: list[tuple[str, bytes | None]] = field(default_factory=list)
-
-
-def records() -> list[Record]:
+def records() -> list[FileRecord]:
     """Two models, each keyed into its own partition, offsets per partition."""
     models = models_for_partitions(2)
     out, next_offset = [], [0, 0]
     for key, value in keyed_stream(models, PER_MODEL):
         partition = models.index(key.decode())
-        out.append(Record(TOPIC, partition, next_offset[partition], value, key))
+        out.append(FileRecord(TOPIC, partition, next_offset[partition], MILLIS, value, key))
         next_offset[partition] += 1
     return out
 
@@ -61,7 +52,7 @@ def alerts_of(outputs: Sequence[Any]) -> list[dict[str, Any]]:
 
 
 def run_batched(
-    stream: list[Record], sizes: Sequence[int]
+    stream: list[FileRecord], sizes: Sequence[int]
 ) -> tuple[list[dict[str, Any]], Pipeline]:
     pipeline, alerts, position, i = new_pipeline(), [], 0, 0
     while position < len(stream):
@@ -72,7 +63,7 @@ def run_batched(
     return alerts, pipeline
 
 
-def run_with_crashes(stream: list[Record], seed: int) -> tuple[list[dict[str, Any]], Pipeline]:
+def run_with_crashes(stream: list[FileRecord], seed: int) -> tuple[list[dict[str, Any]], Pipeline]:
     """Like the daemon: checkpoint now and then; at a crash, the records processed since the
     last checkpoint are processed again by a new pipeline restored from it."""
     rng = random.Random(seed)
@@ -112,12 +103,12 @@ def signature(alert: dict[str, Any]) -> tuple[Any, ...]:
 
 
 @pytest.fixture(scope="module")
-def stream() -> list[Record]:
+def stream() -> list[FileRecord]:
     return records()
 
 
 @pytest.fixture(scope="module")
-def reference(stream: list[Record]) -> tuple[list[dict[str, Any]], Pipeline]:
+def reference(stream: list[FileRecord]) -> tuple[list[dict[str, Any]], Pipeline]:
     return run_batched(stream, [5000])
 
 
@@ -127,7 +118,7 @@ def states(pipeline: Pipeline) -> dict[int, Any]:
 
 @pytest.mark.parametrize("sizes", [[1, 7, 333], [500], [4999, 2]])
 def test_batching_changes_nothing(
-    stream: list[Record], reference: tuple[list[dict[str, Any]], Pipeline], sizes: list[int]
+    stream: list[FileRecord], reference: tuple[list[dict[str, Any]], Pipeline], sizes: list[int]
 ) -> None:
     alerts, pipeline = run_batched(stream, sizes)
     ref_alerts, ref_pipeline = reference
@@ -140,7 +131,7 @@ def test_batching_changes_nothing(
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_restore_and_replay_changes_nothing(
-    stream: list[Record], reference: tuple[list[dict[str, Any]], Pipeline], seed: int
+    stream: list[FileRecord], reference: tuple[list[dict[str, Any]], Pipeline], seed: int
 ) -> None:
     alerts, pipeline = run_with_crashes(stream, seed)
     ref_alerts, ref_pipeline = reference
@@ -153,7 +144,7 @@ def test_restore_and_replay_changes_nothing(
 
 
 def test_concept_alerts_do_not_depend_on_batching(
-    stream: list[Record], reference: tuple[list[dict[str, Any]], Pipeline]
+    stream: list[FileRecord], reference: tuple[list[dict[str, Any]], Pipeline]
 ) -> None:
     alerts, _ = run_batched(stream, [1, 7, 333])
     concept = [a for a in alerts if a["kind"] == "concept_drift"]
