@@ -69,16 +69,27 @@ class CheckpointStore:
 
     def write(self, sink: KafkaSink, task: int, offsets: dict[str, int], state: bytes) -> int:
         """Queue the checkpoint's records on ``sink``; the caller flushes. Returns its size."""
+        records, size = self.records(task, offsets, state)
+        for record in records:
+            sink.send(record, partition=task)
+        return size
+
+    def records(
+        self, task: int, offsets: dict[str, int], state: bytes
+    ) -> tuple[list[OutputRecord], int]:
+        """The records of one checkpoint (for partition ``task``), and its compressed size."""
         blob = _lz4().compress(state)
         chunks = [blob[i : i + CHUNK_BYTES] for i in range(0, len(blob), CHUNK_BYTES)] or [b""]
         ident = f"{self._prefix}-{next(self._sequence)}"
+        records = []
         for index, chunk in enumerate(chunks):
             last = index == len(chunks) - 1
             meta = _Meta(ident, index, len(chunks), offsets if last else None)
             key = f"{self.group_id}/{task}/{index}".encode()
-            record = OutputRecord(self.topic, chunk, key, [(HEADER, msgspec.json.encode(meta))])
-            sink.send(record, partition=task)
-        return len(blob)
+            records.append(
+                OutputRecord(self.topic, chunk, key, [(HEADER, msgspec.json.encode(meta))])
+            )
+        return records, len(blob)
 
     def read(self, task: int, timeout_s: float = 30.0) -> Checkpoint | None:
         """The newest complete checkpoint of ``task``, or ``None`` if it has none."""

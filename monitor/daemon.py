@@ -3,7 +3,7 @@
 Like uvicorn's server: the first SIGTERM/SIGINT asks the loop to finish its batch, flush,
 checkpoint and commit, bounded by ``shutdown_timeout_seconds``; a second signal forces
 exit at once. Offsets are committed only after every output of the records before them
-and the state they produced are acknowledged by the broker (see ``checkpoint.py``).
+and the state they produced are acknowledged by the broker (see ``checkpointing.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor import heap
 from monitor.checkpoint import CheckpointStore, usable
+from monitor.checkpointing import Checkpoints
 from monitor.codecs import check_codecs
 from monitor.config import Config
 from monitor.daemon_governance import Governance
@@ -80,14 +81,11 @@ class Daemon:
         self.sink: KafkaSink | None = None
         self.store: CheckpointStore | None = None
         self.notifier: Notifier | None = None
-        self._owned: set[int] = set()
+        self.owned: set[int] = set()
         self._to_restore: set[int] = set()
         self._assigned_once = False
         self._broker_up = False
-        self._dirty: set[int] = set()
-        self._last_good: dict[int, tuple[dict[str, int], bytes | None]] = {}
-        self._last_checkpoint = time.monotonic()
-        self._records_since_checkpoint = 0
+        self.checkpoints = Checkpoints(self)
         self._next_probe = 0.0
         self._signals = Signals(self.log, self._request_exit, self._request_reload)
         # Processing and checkpoints hold this lock, so a rebalance (which kafka-python
@@ -162,8 +160,11 @@ class Daemon:
                     self.governance.reload(trigger)
                 if batch:
                     self._process(batch)
-                if self._checkpoint_due():
-                    self.checkpoint()
+                checkpoints = self.checkpoints
+                if checkpoints.in_flight is not None:
+                    checkpoints.advance(block=False)
+                if checkpoints.due():
+                    checkpoints.start()
             if time.monotonic() >= self._next_probe:
                 self._probe()
 
@@ -177,8 +178,8 @@ class Daemon:
         try:
             self.health.ready = False
             self.health.reasons = ["shutting down"]
-            owns_tasks = self.consumer is not None and self._owned
-            if checkpoint and owns_tasks and not self.checkpoint(force=True):
+            owns_tasks = self.consumer is not None and self.owned
+            if checkpoint and owns_tasks and not self.checkpoints.run(force=True):
                 code = 1
             if self.notifier is not None and not self.notifier.stop(timeout / 3):
                 self.log.warning("notifier_stop_timeout")
@@ -215,9 +216,9 @@ class Daemon:
         order = {topic: i for i, topic in enumerate(self.inputs)}
         records: list[SourceRecord] = []
         for tp in sorted(batch, key=lambda tp: (tp.partition, order.get(tp.topic, 99))):
-            if tp.partition in self._owned:
+            if tp.partition in self.owned:
                 records.extend(batch[tp])
-                self._dirty.add(tp.partition)
+                self.checkpoints.dirty.add(tp.partition)
         if not records:
             return
         try:
@@ -230,10 +231,10 @@ class Daemon:
             self.sink.send_all(outputs)
         except DeliveryError as exc:
             self.log.error("send_failed", error=str(exc))
-            self._rewind()
+            self.checkpoints.rewind()
             return
         self.governance.sent(outputs)
-        self._records_since_checkpoint += len(records)
+        self.checkpoints.records_since += len(records)
 
     def _internal_error(self, records: list[SourceRecord], exc: Exception) -> list[OutputRecord]:
         detail = f"{type(exc).__name__}: {str(exc)[:200]}"
@@ -242,86 +243,12 @@ class Daemon:
             self.metrics.dead_letters.labels(record.topic, "internal_error").inc()
         return [dead_letter(Rejected("internal_error", detail, r), dlq) for r in records]
 
-    # -- checkpoints ------------------------------------------------------------------
-    def _checkpoint_due(self) -> bool:
-        cfg = self.config.checkpoint
-        if not self._dirty:
-            return False
-        return (
-            self._records_since_checkpoint >= cfg.max_records
-            or time.monotonic() - self._last_checkpoint >= cfg.interval_seconds
-        )
-
-    def checkpoint(self, tasks: set[int] | None = None, force: bool = False) -> bool:
-        """Flush outputs, write task state with offsets, commit. False if it failed."""
-        targets = set(self._owned if tasks is None else tasks) & self._owned
-        if not force:
-            targets &= self._dirty
-        if not targets:
-            return True
-        assert self.sink is not None and self.store is not None
-        started = time.perf_counter()
-        try:
-            self.sink.flush()
-            written: dict[int, tuple[dict[str, int], bytes]] = {}
-            size = 0
-            for task in sorted(targets):
-                offsets = self._positions(task)
-                blob = self.pipeline.snapshot(task)
-                size += self.store.write(self.sink, task, offsets, blob)
-                written[task] = (offsets, blob)
-            self.sink.flush()
-            self.governance.sync()
-        except DeliveryError as exc:
-            self.log.error("checkpoint_failed", error=str(exc))
-            self._rewind()
-            return False
-        self._last_good.update(written)
-        self._dirty -= targets
-        self._records_since_checkpoint = 0
-        self._last_checkpoint = time.monotonic()
-        self.metrics.checkpoints.inc(len(written))
-        self.metrics.checkpoint_bytes.set(size)
-        commit = {
-            TopicPartition(topic, task): OffsetAndMetadata(offset, "", -1)
-            for task, (offsets, _) in written.items()
-            for topic, offset in offsets.items()
-        }
-        try:
-            self.consumer.commit(commit)
-        except KafkaError as exc:
-            # The checkpoint already holds these offsets; a restore uses them.
-            self.log.warning("commit_failed", error=str(exc))
-        self.metrics.checkpoint_seconds.observe(time.perf_counter() - started)
-        return True
-
-    def _positions(self, task: int) -> dict[str, int]:
-        positions = {}
-        for topic in self.inputs:
-            tp = TopicPartition(topic, task)
-            if tp in self.consumer.assignment():
-                positions[topic] = self.consumer.position(tp)
-        return positions
-
-    def _rewind(self) -> None:
-        """After a failed write, go back to the last good checkpoint of every task."""
-        self.metrics.rewinds.inc()
-        assert self.sink is not None
-        self.sink.discard()
-        for task in list(self._owned):
-            offsets, blob = self._last_good.get(task, ({}, None))
-            self.pipeline.restore(task, blob)
-            for topic, offset in offsets.items():
-                self.consumer.seek(TopicPartition(topic, task), offset)
-        self._dirty = set(self._owned)
-        self.log.warning("rewound_to_checkpoint", tasks=sorted(self._owned))
-
     # -- rebalancing ------------------------------------------------------------------
     def release_tasks(self, revoked: set[TopicPartition], save: bool) -> None:
         tasks = {tp.partition for tp in revoked if tp.topic in self.inputs}
         with self._lock:
-            if save and tasks & self._owned:
-                self.checkpoint(tasks & self._owned)
+            if save and tasks & self.owned:
+                self.checkpoints.run(tasks & self.owned)
             self._forget(tasks)
         if tasks:
             self.log.info("partitions_revoked" if save else "partitions_lost", tasks=sorted(tasks))
@@ -329,18 +256,17 @@ class Daemon:
     def _forget(self, tasks: set[int]) -> None:
         for task in tasks:
             self.pipeline.drop(task)
-            self._last_good.pop(task, None)
             for topic in self.inputs:
                 with contextlib.suppress(KeyError):
                     self.metrics.lag.remove(topic, str(task))
-        self._owned -= tasks
+        self.checkpoints.forget(tasks)
+        self.owned -= tasks
         self._to_restore -= tasks
-        self._dirty -= tasks
 
     def accept_tasks(self, assigned: set[TopicPartition]) -> None:
         self._assigned_once = True
         tasks = {tp.partition for tp in assigned if tp.topic in self.inputs}
-        new = tasks - self._owned
+        new = tasks - self.owned
         self._to_restore |= new
         # Nothing is fetched for a task until its state is restored and it has seeked.
         self.consumer.pause(*[tp for tp in assigned if tp.partition in new])
@@ -383,10 +309,11 @@ class Daemon:
                     self.consumer.commit(behind)
                 except KafkaError as exc:
                     self.log.warning("commit_failed", error=str(exc))
-            self._last_good[task] = ({tp.topic: self.consumer.position(tp) for tp in tps}, blob)
+            positions = {tp.topic: self.consumer.position(tp) for tp in tps}
+            self.checkpoints.last_good[task] = (positions, blob)
             self.consumer.resume(*tps)
             self._to_restore.discard(task)
-            self._owned.add(task)
+            self.owned.add(task)
             self.log.info(
                 "task_restored", task=task, from_checkpoint=blob is not None, offsets=offsets
             )
@@ -406,7 +333,7 @@ class Daemon:
 
     def _probe(self) -> None:
         self._next_probe = time.monotonic() + PROBE_INTERVAL_S
-        self._broker_up = measure_lag(self.consumer, self._owned, self.inputs[0], self.metrics)
+        self._broker_up = measure_lag(self.consumer, self.owned, self.inputs[0], self.metrics)
         reasons = []
         if not self._assigned_once:
             reasons.append("not yet assigned partitions")

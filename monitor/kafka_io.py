@@ -138,8 +138,12 @@ class KafkaSink:
         self._futures: list[Any] = []
 
     def send(self, record: OutputRecord, partition: int | None = None) -> None:
+        self._futures.append(self.deliver(record, partition))
+
+    def deliver(self, record: OutputRecord, partition: int | None = None) -> Any:
+        """Send, handing the delivery to the caller to await (``flush`` does not)."""
         try:
-            future = self.producer.send(
+            return self.producer.send(
                 record.topic,
                 value=record.value,
                 key=record.key,
@@ -148,7 +152,6 @@ class KafkaSink:
             )
         except KafkaError as exc:
             raise DeliveryError(f"send to {record.topic} failed: {exc}") from exc
-        self._futures.append(future)
 
     def send_all(self, records: Iterable[OutputRecord]) -> None:
         for record in records:
@@ -158,8 +161,16 @@ class KafkaSink:
     def pending(self) -> int:
         return len(self._futures)
 
-    def flush(self) -> None:
+    def take(self) -> list[Any]:
+        """Hand over the deliveries of everything sent so far, to be awaited later."""
         futures, self._futures = self._futures, []
+        return futures
+
+    def flush(self) -> None:
+        self.wait(self.take())
+
+    def wait(self, futures: list[Any]) -> None:
+        """Return once every one of ``futures`` is acknowledged; DeliveryError if not."""
         if not futures:
             return
         # kafka-python's flush(timeout) waits up to ``timeout`` for *each* pending batch:
@@ -176,17 +187,25 @@ class KafkaSink:
                     raise DeliveryError(f"flush failed: {exc}") from exc
             except KafkaError as exc:
                 raise DeliveryError(f"flush failed: {exc}") from exc
-        for future in futures:
-            if not future.is_done:
-                raise DeliveryError("a record was not acknowledged within the delivery timeout")
-            if future.failed():
-                raise DeliveryError(f"a record was not written: {future.exception}") from (
-                    future.exception if isinstance(future.exception, BaseException) else None
-                )
+        if not acknowledged(futures):
+            raise DeliveryError("a record was not acknowledged within the delivery timeout")
 
     def discard(self) -> None:
         """Forget unflushed sends (after a failure the pipeline rewinds and resends)."""
         self._futures = []
+
+
+def acknowledged(futures: list[Any]) -> bool:
+    """Whether every delivery is acknowledged (without waiting); DeliveryError if one
+    failed."""
+    for future in futures:
+        if not future.is_done:
+            return False
+        if future.failed():
+            raise DeliveryError(f"a record was not written: {future.exception}") from (
+                future.exception if isinstance(future.exception, BaseException) else None
+            )
+    return True
 
 
 def ensure_topics(

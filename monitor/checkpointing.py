@@ -1,0 +1,219 @@
+"""When and how the daemon checkpoints its tasks, and commits their offsets.
+
+A checkpoint goes through three steps, and the group's offsets are committed only after
+the last one:
+
+1. **begin** — every dirty task's state is encoded together with the consumer's positions,
+   and the deliveries of all outputs sent so far are taken over;
+2. once those outputs are acknowledged, the state records are sent to the state topic
+   (state must never become restorable while an output of a record before it could still
+   be lost);
+3. once the state records are acknowledged, the audit file is synced and the offsets are
+   committed.
+
+In the main loop, steps 2 and 3 run when the broker's acknowledgements are in, between
+two batches: the loop does not stand still waiting for them, so a window that closes
+meanwhile is alerted at once (Flink's asynchronous snapshots, in one thread: the state is
+captured in the loop, its delivery completes beside it). Only one checkpoint is in flight
+at a time. Shutdown and revocation run the three steps at once. A failed or late
+acknowledgement rewinds every task to its last complete checkpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kafka import OffsetAndMetadata, TopicPartition
+from kafka.errors import KafkaError
+
+from monitor.errors import DeliveryError
+from monitor.kafka_io import acknowledged
+from monitor.outputs import OutputRecord
+
+if TYPE_CHECKING:
+    from monitor.daemon import Daemon
+
+
+@dataclass(slots=True)
+class InFlight:
+    """A checkpoint whose records are sent, or about to be, but not yet acknowledged."""
+
+    written: dict[int, tuple[dict[str, int], bytes]]  # task -> (offsets, state)
+    records: list[tuple[int, OutputRecord]]  # (task, record) of the state, sent in step 2
+    size: int
+    deliveries: list[Any]  # of the outputs before it (step 1), then of its state (step 2)
+    started: float
+    deadline: float
+    state_sent: bool = False
+    # Deliveries before this index are known to be acknowledged: each check resumes there.
+    checked: int = field(default=0)
+
+
+class Checkpoints:
+    """The checkpoint state machine of one daemon."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self.dirty: set[int] = set()
+        self.last_good: dict[int, tuple[dict[str, int], bytes | None]] = {}
+        self.in_flight: InFlight | None = None
+        self.last_begun = time.monotonic()
+        self.records_since = 0
+
+    def due(self) -> bool:
+        cfg = self.daemon.config.checkpoint
+        if not self.dirty or self.in_flight is not None:
+            return False
+        return (
+            self.records_since >= cfg.max_records
+            or time.monotonic() - self.last_begun >= cfg.interval_seconds
+        )
+
+    # -- the two ways to run one ------------------------------------------------------
+    def start(self) -> None:
+        """From the main loop: begin one, and let ``advance`` finish it between batches."""
+        if self.begin(None, force=False):
+            self.advance(block=False)
+
+    def run(self, tasks: set[int] | None = None, force: bool = False) -> bool:
+        """All three steps now (shutdown, revocation), after any checkpoint in flight.
+        False if it failed (the tasks were rewound)."""
+        if not self.advance(block=True):
+            return False
+        return self.begin(tasks, force) and self.advance(block=True)
+
+    # -- steps ------------------------------------------------------------------------
+    def begin(self, tasks: set[int] | None, force: bool) -> bool:
+        daemon = self.daemon
+        owned = daemon.owned
+        targets = set(owned if tasks is None else tasks) & owned
+        if not force:
+            targets &= self.dirty
+        if not targets:
+            return True
+        assert daemon.sink is not None and daemon.store is not None
+        started = time.perf_counter()
+        deliveries = daemon.sink.take()
+        written: dict[int, tuple[dict[str, int], bytes]] = {}
+        records: list[tuple[int, OutputRecord]] = []
+        size = 0
+        for task in sorted(targets):
+            offsets = self._positions(task)
+            blob = daemon.pipeline.snapshot(task)
+            task_records, task_size = daemon.store.records(task, offsets, blob)
+            records.extend((task, record) for record in task_records)
+            size += task_size
+            written[task] = (offsets, blob)
+        timeout = daemon.config.kafka.producer.delivery_timeout_seconds
+        self.in_flight = InFlight(
+            written, records, size, deliveries, started, time.monotonic() + timeout
+        )
+        self.dirty -= targets
+        self.records_since = 0
+        self.last_begun = time.monotonic()
+        return True
+
+    def advance(self, block: bool) -> bool:
+        """Take the checkpoint in flight as far as its acknowledgements allow (all the way
+        if ``block``). False if it failed: every task is then rewound."""
+        flight = self.in_flight
+        if flight is None:
+            return True
+        sink = self.daemon.sink
+        assert sink is not None
+        try:
+            if not self._acknowledged(flight, block):
+                return True
+            if not flight.state_sent:
+                flight.deliveries = [
+                    sink.deliver(record, partition=task) for task, record in flight.records
+                ]
+                flight.checked = 0
+                flight.state_sent = True
+                if not self._acknowledged(flight, block):
+                    return True
+            self.daemon.governance.sync()
+        except DeliveryError as exc:
+            self.daemon.log.error("checkpoint_failed", error=str(exc))
+            self.rewind()
+            return False
+        self.in_flight = None
+        self._complete(flight)
+        return True
+
+    def _acknowledged(self, flight: InFlight, block: bool) -> bool:
+        sink = self.daemon.sink
+        assert sink is not None
+        if block:
+            sink.wait(flight.deliveries[flight.checked :])
+            flight.checked = len(flight.deliveries)
+            return True
+        pending = flight.deliveries[flight.checked :]
+        done = 0
+        for future in pending:
+            if not future.is_done:
+                break
+            done += 1
+        acknowledged(pending[:done])  # raises for a failed one
+        flight.checked += done
+        if flight.checked == len(flight.deliveries):
+            return True
+        if time.monotonic() > flight.deadline:
+            raise DeliveryError("a record was not acknowledged within the delivery timeout")
+        return False
+
+    def _complete(self, flight: InFlight) -> None:
+        daemon = self.daemon
+        self.last_good.update(flight.written)
+        daemon.metrics.checkpoints.inc(len(flight.written))
+        daemon.metrics.checkpoint_bytes.set(flight.size)
+        commit = {
+            TopicPartition(topic, task): OffsetAndMetadata(offset, "", -1)
+            for task, (offsets, _) in flight.written.items()
+            for topic, offset in offsets.items()
+        }
+        try:
+            daemon.consumer.commit(commit)
+        except KafkaError as exc:
+            # The checkpoint already holds these offsets; a restore uses them.
+            daemon.log.warning("commit_failed", error=str(exc))
+        daemon.metrics.checkpoint_seconds.observe(time.perf_counter() - flight.started)
+
+    def _positions(self, task: int) -> dict[str, int]:
+        consumer = self.daemon.consumer
+        positions = {}
+        for topic in self.daemon.inputs:
+            tp = TopicPartition(topic, task)
+            if tp in consumer.assignment():
+                positions[topic] = consumer.position(tp)
+        return positions
+
+    # -- failures and ownership -------------------------------------------------------
+    def rewind(self) -> None:
+        """After a failed write, go back to the last good checkpoint of every task."""
+        daemon = self.daemon
+        daemon.metrics.rewinds.inc()
+        assert daemon.sink is not None
+        daemon.sink.discard()
+        self.in_flight = None
+        for task in list(daemon.owned):
+            offsets, blob = self.last_good.get(task, ({}, None))
+            daemon.pipeline.restore(task, blob)
+            for topic, offset in offsets.items():
+                daemon.consumer.seek(TopicPartition(topic, task), offset)
+        self.dirty = set(daemon.owned)
+        daemon.log.warning("rewound_to_checkpoint", tasks=sorted(daemon.owned))
+
+    def forget(self, tasks: set[int]) -> None:
+        """Tasks that are gone: nothing of theirs may be written or committed any more
+        (another member may own them already)."""
+        for task in tasks:
+            self.last_good.pop(task, None)
+        self.dirty -= tasks
+        flight = self.in_flight
+        if flight is not None:
+            for task in tasks:
+                flight.written.pop(task, None)
+            flight.records = [(task, r) for task, r in flight.records if task not in tasks]
