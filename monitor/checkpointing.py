@@ -22,6 +22,7 @@ acknowledgement rewinds every task to its last complete checkpoint.
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -41,11 +42,12 @@ class InFlight:
     """A checkpoint whose records are sent, or about to be, but not yet acknowledged."""
 
     written: dict[int, tuple[dict[str, int], bytes]]  # task -> (offsets, state)
-    records: list[tuple[int, OutputRecord]]  # (task, record) of the state, sent in step 2
-    size: int
+    # Per task, its state's records and compressed size, being compressed beside the loop.
+    records: dict[int, Future[tuple[list[OutputRecord], int]]]
     deliveries: list[Any]  # of the outputs before it (step 1), then of its state (step 2)
     started: float
     deadline: float
+    size: int = 0  # compressed, of all tasks
     state_sent: bool = False
     # Deliveries before this index are known to be acknowledged: each check resumes there.
     checked: int = field(default=0)
@@ -61,6 +63,12 @@ class Checkpoints:
         self.in_flight: InFlight | None = None
         self.last_begun = time.monotonic()
         self.records_since = 0
+        # LZ4 releases the GIL: compressing a task's state (megabytes) on this thread does
+        # not hold up the main loop.
+        self._compressor = ThreadPoolExecutor(1, thread_name_prefix="driftd-checkpoint")
+
+    def close(self) -> None:
+        self._compressor.shutdown(wait=True)
 
     def due(self) -> bool:
         cfg = self.daemon.config.checkpoint
@@ -97,19 +105,14 @@ class Checkpoints:
         started = time.perf_counter()
         deliveries = daemon.sink.take()
         written: dict[int, tuple[dict[str, int], bytes]] = {}
-        records: list[tuple[int, OutputRecord]] = []
-        size = 0
+        records = {}
         for task in sorted(targets):
             offsets = self._positions(task)
             blob = daemon.pipeline.snapshot(task)
-            task_records, task_size = daemon.store.records(task, offsets, blob)
-            records.extend((task, record) for record in task_records)
-            size += task_size
+            records[task] = self._compressor.submit(daemon.store.records, task, offsets, blob)
             written[task] = (offsets, blob)
         timeout = daemon.config.kafka.producer.delivery_timeout_seconds
-        self.in_flight = InFlight(
-            written, records, size, deliveries, started, time.monotonic() + timeout
-        )
+        self.in_flight = InFlight(written, records, deliveries, started, time.monotonic() + timeout)
         self.dirty -= targets
         self.records_since = 0
         self.last_begun = time.monotonic()
@@ -127,9 +130,13 @@ class Checkpoints:
             if not self._acknowledged(flight, block):
                 return True
             if not flight.state_sent:
-                flight.deliveries = [
-                    sink.deliver(record, partition=task) for task, record in flight.records
-                ]
+                if not block and not all(f.done() for f in flight.records.values()):
+                    return True
+                flight.deliveries = []
+                for task, compressed in flight.records.items():
+                    task_records, size = compressed.result()
+                    flight.size += size
+                    flight.deliveries += [sink.deliver(r, partition=task) for r in task_records]
                 flight.checked = 0
                 flight.state_sent = True
                 if not self._acknowledged(flight, block):
@@ -140,7 +147,7 @@ class Checkpoints:
             self.rewind()
             return False
         self.in_flight = None
-        self._complete(flight)
+        self._complete(flight, block)
         return True
 
     def _acknowledged(self, flight: InFlight, block: bool) -> bool:
@@ -164,7 +171,11 @@ class Checkpoints:
             raise DeliveryError("a record was not acknowledged within the delivery timeout")
         return False
 
-    def _complete(self, flight: InFlight) -> None:
+    def _committed(self, offsets: Any, response: Any) -> None:
+        if isinstance(response, BaseException):
+            self.daemon.log.warning("commit_failed", error=str(response))
+
+    def _complete(self, flight: InFlight, block: bool) -> None:
         daemon = self.daemon
         self.last_good.update(flight.written)
         daemon.metrics.checkpoints.inc(len(flight.written))
@@ -174,10 +185,15 @@ class Checkpoints:
             for task, (offsets, _) in flight.written.items()
             for topic, offset in offsets.items()
         }
+        # A failed commit loses nothing: the checkpoint holds these offsets, and a restore
+        # uses them. From the loop the commit is not awaited (one round trip to the group
+        # coordinator); before revocation or shutdown it is.
         try:
-            daemon.consumer.commit(commit)
+            if block:
+                daemon.consumer.commit(commit)
+            else:
+                daemon.consumer.commit_async(commit, callback=self._committed)
         except KafkaError as exc:
-            # The checkpoint already holds these offsets; a restore uses them.
             daemon.log.warning("commit_failed", error=str(exc))
         daemon.metrics.checkpoint_seconds.observe(time.perf_counter() - flight.started)
 
@@ -216,4 +232,4 @@ class Checkpoints:
         if flight is not None:
             for task in tasks:
                 flight.written.pop(task, None)
-            flight.records = [(task, r) for task, r in flight.records if task not in tasks]
+                flight.records.pop(task, None)

@@ -181,6 +181,7 @@ class Daemon:
             owns_tasks = self.consumer is not None and self.owned
             if checkpoint and owns_tasks and not self.checkpoints.run(force=True):
                 code = 1
+            self.checkpoints.close()
             if self.notifier is not None and not self.notifier.stop(timeout / 3):
                 self.log.warning("notifier_stop_timeout")
             if self.consumer is not None:

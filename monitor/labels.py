@@ -17,22 +17,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
-
 from monitor.events import Event, categorical_value
 from monitor.fastlane import fast_rows, pick
-
-Key = tuple[str, str]
-
-
-class Decision(msgspec.Struct, array_like=True, gc=False):
-    """A struct, not a dataclass: a checkpoint encodes a task's (up to ``max_pending``)
-    waiting decisions in C at every checkpoint, instead of building a list per decision."""
-
-    ts: float
-    predicted: Any  # class label (str) or value (float)
-    partition: int
-    offset: int
+from monitor.label_state import Decision, ExpiredKeys, Key, WaitingDecisions
 
 
 @dataclass(slots=True)
@@ -70,12 +57,10 @@ class LabelJoin:
         self.reorder_seconds = reorder_seconds
         self.regression = regression
         self.thresholds = thresholds
-        # A plain dict, oldest first (re-sent decisions are moved to the end by hand): a
-        # checkpoint copies every waiting decision, and an OrderedDict's linked entries
-        # made that copy more than twice as slow as a dict's contiguous ones.
-        self.decisions: dict[Key, Decision] = {}
+        # Oldest first; both are checkpointed in segments, at the cost of what changed.
+        self.decisions = WaitingDecisions()
         self.early: OrderedDict[Key, Event] = OrderedDict()
-        self.expired: OrderedDict[Key, None] = OrderedDict()
+        self.expired = ExpiredKeys(max_pending)
         self.watermark = float("-inf")  # newest decision time seen
         self.released_until = float("-inf")
         self.matched_until = float("-inf")  # newest decision time among matched labels
@@ -105,8 +90,7 @@ class LabelJoin:
             if early is not None:
                 self._found.append((early, decision))
                 continue
-            self.decisions.pop(key, None)
-            self.decisions[key] = decision
+            self.decisions.put(key, decision)
         self._expire()
 
     @property
@@ -121,7 +105,7 @@ class LabelJoin:
             self._match(label, decision, outcome)
         for label in labels:
             key = (label.model, label.id)
-            waiting = self.decisions.pop(key, None)
+            waiting = self.decisions.pop(key)
             if waiting is None:
                 self.early[key] = label
                 continue
@@ -154,18 +138,14 @@ class LabelJoin:
         horizon = self.watermark - self.ttl_seconds
         decisions = self.decisions
         excess = len(decisions) - self.max_pending
-        gone: list[Key] = []
-        # The oldest first, until one is recent enough and the rest fit the bound; the keys
-        # are collected first because a dict cannot lose entries while it is iterated.
-        for key, decision in decisions.items():
-            if decision.ts >= horizon and len(gone) >= excess:
+        count = 0
+        # The oldest first, until one is recent enough and the rest fit the bound.
+        for _, decision in decisions.items():
+            if decision.ts >= horizon and count >= excess:
                 break
-            gone.append(key)
-        for key in gone:
-            del decisions[key]
-            self.expired[key] = None
-            if len(self.expired) > self.max_pending:
-                self.expired.popitem(last=False)
+            count += 1
+        for key in decisions.drop_oldest(count):
+            self.expired.add(key)
         if outcome is None:
             return
         label_horizon = self.watermark - self.reorder_seconds
@@ -230,14 +210,12 @@ class LabelJoin:
     # -- state ------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         return {
-            # {[model, id]: [ts, predicted, partition, offset]}: the dict itself, encoded in
-            # C without a list of its items (a checkpoint's largest part).
-            "decisions": self.decisions,
+            "decisions": self.decisions.snapshot(),
             "early": [
                 [k[0], k[1], e.ts, e.label, e.topic, e.partition, e.offset]
                 for k, e in self.early.items()
             ],
-            "expired": list(self.expired),
+            "expired": self.expired.snapshot(),
             "watermark": self.watermark,
             "released_until": self.released_until,
             "matched_until": self.matched_until,
@@ -248,18 +226,12 @@ class LabelJoin:
         }
 
     def restore(self, state: dict[str, Any]) -> None:
-        saved = state["decisions"]
-        if isinstance(saved, dict):
-            self.decisions = {
-                (model, event_id): Decision(*fields) for (model, event_id), fields in saved.items()
-            }
-        else:  # checkpoints of earlier versions: a list of entries
-            self.decisions = dict(_decision_entry(item) for item in saved)
+        self.decisions.restore(state["decisions"])
         self.early = OrderedDict(
             ((m, i), Event(m, i, ts, None, None, None, lab, topic, part, off))
             for m, i, ts, lab, topic, part, off in state["early"]
         )
-        self.expired = OrderedDict(((m, i), None) for m, i in state["expired"])
+        self.expired.restore(state["expired"])
         self.watermark = state["watermark"]
         self.released_until = state["released_until"]
         self.matched_until = state["matched_until"]
@@ -269,11 +241,3 @@ class LabelJoin:
             for item in state["heap"]
         ]
         heapq.heapify(self._heap)
-
-
-def _decision_entry(item: list[Any]) -> tuple[Key, Decision]:
-    if len(item) == 2:
-        (model, event_id), (ts, predicted, partition, offset) = item
-    else:  # the earlier checkpoint format: one flat list per decision
-        model, event_id, ts, predicted, partition, offset = item
-    return (model, event_id), Decision(ts, predicted, partition, offset)

@@ -61,19 +61,21 @@ def test_pending_decisions_are_bounded() -> None:
     assert len(labels.decisions) == 10
 
 
-def test_waiting_decisions_survive_a_checkpoint_in_both_formats() -> None:
+def test_waiting_decisions_survive_a_checkpoint_in_every_format() -> None:
     import msgspec
 
     before = join()
     before.add_decisions([decision(i, score=0.2 + 0.1 * (i % 2)) for i in range(5)])
     state = msgspec.msgpack.decode(msgspec.msgpack.encode(before.snapshot()))
-    saved = state["decisions"]
-    assert list(saved) == [("m", f"e{i}") for i in range(5)]  # a map, in arrival order
-    # The earlier formats: [[model, id], [ts, predicted, partition, offset]] per decision,
-    # and before that one flat [model, id, ts, predicted, partition, offset] each.
-    pairs = [[list(key), fields] for key, fields in saved.items()]
-    flat = [[m, i, ts, p, part, off] for (m, i), (ts, p, part, off) in saved.items()]
-    for decisions in (saved, pairs, flat):
+    items = [
+        (key, [d.ts, d.predicted, d.partition, d.offset]) for key, d in before.decisions.items()
+    ]
+    # The earlier formats: one map {[model, id]: [ts, predicted, partition, offset]}; before
+    # it a list of [[model, id], fields] pairs; and first one flat list per decision.
+    whole = dict(items)
+    pairs = [[list(key), fields] for key, fields in items]
+    flat = [[m, i, *fields] for (m, i), fields in items]
+    for decisions in (state["decisions"], whole, pairs, flat):
         after = join()
         after.restore({**state, "decisions": decisions})
         assert list(after.decisions) == [("m", f"e{i}") for i in range(5)]

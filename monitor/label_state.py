@@ -1,0 +1,260 @@
+"""The label join's two large collections, with checkpoints that cost O(change).
+
+Up to ``labels.max_pending`` decisions wait for their labels, and as many keys of expired
+decisions are remembered; both are in the task's state. Encoding all of them at every
+checkpoint (200 000 decisions: about 100 ms on the main loop, mostly cache misses, and as
+much again to compress them) held up every window that closed meanwhile.
+
+Here each is kept the way it is read (a dict, oldest first), and its checkpoint form in
+*segments*: the entries that arrived between two checkpoints are encoded and compressed
+once, when the next checkpoint seals them, and later checkpoints copy those bytes. What
+leaves a sealed segment is noted beside it (a label's key; a count for expiry, which
+always takes the oldest); a segment is re-encoded only when more of it left by label than
+is left, and dropped when nothing of it is left. A checkpoint thus encodes what changed
+since the previous one. Restores build the same dict, oldest first, as before.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator
+from itertools import islice
+from typing import Any
+
+import msgspec
+
+Key = tuple[str, str]
+_encode = msgspec.msgpack.Encoder().encode
+
+
+class Decision(msgspec.Struct, array_like=True, gc=False):
+    ts: float
+    predicted: Any  # class label (str) or value (float)
+    partition: int
+    offset: int
+
+
+class _Segment:
+    """Decisions that started waiting between two checkpoints, encoded once."""
+
+    __slots__ = ("blob", "dropped", "gone", "gone_blobs", "gone_count", "keys")
+
+    def __init__(self, keys: list[Key], blob: bytes) -> None:
+        self.reset(keys, blob)
+
+    def reset(self, keys: list[Key], blob: bytes) -> None:
+        self.keys = keys
+        self.blob = blob  # LZ4 frame of the msgpack map of ``keys``
+        # Keys of the blob that left because their label came (or they were re-sent): the
+        # ones since the last checkpoint, and those before it, as encoded then.
+        self.gone: list[Key] = []
+        self.gone_blobs: list[bytes] = []
+        self.gone_count = 0
+        # Expiry takes the oldest waiting decisions: the first ``dropped`` keys of the blob
+        # that are not gone. A count, so that a segment ageing out costs nothing to encode.
+        self.dropped = 0
+
+    @property
+    def left(self) -> int:
+        return len(self.keys) - self.gone_count - self.dropped
+
+    def snapshot(self) -> list[Any]:
+        if self.gone:
+            self.gone_blobs.append(_encode(self.gone))
+            self.gone = []
+        return [self.blob, self.dropped, [msgspec.Raw(b) for b in self.gone_blobs]]
+
+
+class WaitingDecisions:
+    """Decisions by (model, id), oldest first; ``put`` of a waiting key moves it last."""
+
+    def __init__(self) -> None:
+        self._clear()
+
+    def _clear(self) -> None:
+        self._entries: dict[Key, Decision] = {}
+        # Which segment holds a key's encoding; None while it is newer than the last seal.
+        self._where: dict[Key, _Segment | None] = {}
+        self._segments: list[_Segment] = []
+        self._unsealed = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+    def __iter__(self) -> Iterator[Key]:
+        return iter(self._entries)
+
+    def items(self) -> Iterator[tuple[Key, Decision]]:
+        return iter(self._entries.items())
+
+    def put(self, key: Key, decision: Decision) -> None:
+        if key in self._entries:
+            self.pop(key)
+        self._entries[key] = decision
+        self._where[key] = None
+        self._unsealed += 1
+
+    def pop(self, key: Key) -> Decision | None:
+        """Remove a decision wherever it waits (its label came, or it was re-sent)."""
+        decision = self._entries.pop(key, None)
+        if decision is not None:
+            segment = self._where.pop(key)
+            if segment is None:
+                self._unsealed -= 1
+            else:
+                segment.gone.append(key)
+                segment.gone_count += 1
+        return decision
+
+    def drop_oldest(self, count: int) -> list[Key]:
+        """Remove the ``count`` oldest decisions (expiry); their keys, oldest first."""
+        keys = list(islice(self._entries, count))
+        for key in keys:
+            del self._entries[key]
+            segment = self._where.pop(key)
+            if segment is None:
+                self._unsealed -= 1
+            else:
+                segment.dropped += 1
+        return keys
+
+    # -- checkpoints ------------------------------------------------------------------
+    def snapshot(self) -> list[Any]:
+        """``[[segment, dropped, [[gone key, ...], ...]], ...]``, oldest first; a segment
+        is an LZ4 frame of the msgpack map ``{[model, id]: [ts, predicted, partition,
+        offset]}``, kept from when it was sealed."""
+        self._seal()
+        return [segment.snapshot() for segment in self._segments]
+
+    def _seal(self) -> None:
+        kept = []
+        for segment in self._segments:
+            if not segment.left:
+                continue
+            if segment.gone_count > segment.left:  # more left by label than is left: re-encode
+                alive = [k for k in segment.keys if self._where.get(k) is segment]
+                segment.reset(alive, _pack({k: self._entries[k] for k in alive}))
+            kept.append(segment)
+        if self._unsealed:
+            # Every key put since the last seal is after every older one: the newest entries.
+            keys = list(islice(reversed(self._entries), self._unsealed))
+            keys.reverse()
+            segment = _Segment(keys, _pack({k: self._entries[k] for k in keys}))
+            for key in keys:
+                self._where[key] = segment
+            kept.append(segment)
+            self._unsealed = 0
+        self._segments = kept
+
+    def restore(self, saved: Any) -> None:
+        """From ``snapshot``'s form, or the full map or list of earlier versions."""
+        self._clear()
+        if isinstance(saved, dict):
+            parts = [saved]
+        elif saved and isinstance(saved[0], list) and isinstance(saved[0][0], bytes):
+            parts = [_unpack(*segment) for segment in saved]
+        else:  # a list of entries, one per decision
+            parts = [dict(_decision_entry(item) for item in saved)]
+        for part in parts:
+            for (model, event_id), fields in part.items():
+                self.put((model, event_id), _decision(fields))
+        self._seal()
+
+
+def _pack(part: dict[Key, Decision]) -> bytes:
+    return bytes(_lz4().compress(_encode(part)))
+
+
+def _unpack(blob: bytes, dropped: int, gone_lists: list[list[Any]]) -> dict[Any, Any]:
+    """The decisions of one segment still waiting, in order."""
+    part: dict[Any, Any] = msgspec.msgpack.decode(_lz4().decompress(blob))
+    for gone in gone_lists:
+        for model, event_id in gone:
+            del part[(model, event_id)]
+    for key in list(islice(part, dropped)):
+        del part[key]
+    return part
+
+
+def _lz4() -> Any:
+    # Imported when first needed: a missing codec package is reported by the startup
+    # codec check (monitor/codecs.py), by name.
+    import lz4.frame  # noqa: PLC0415
+
+    return lz4.frame
+
+
+def _decision(fields: Any) -> Decision:
+    return fields if isinstance(fields, Decision) else Decision(*fields)
+
+
+def _decision_entry(item: list[Any]) -> tuple[Key, Decision]:
+    if len(item) == 2:
+        (model, event_id), (ts, predicted, partition, offset) = item
+    else:  # the earliest checkpoint format: one flat list per decision
+        model, event_id, ts, predicted, partition, offset = item
+    return (model, event_id), Decision(ts, predicted, partition, offset)
+
+
+class ExpiredKeys:
+    """Keys of decisions that expired unmatched, oldest first, at most ``limit``: a label
+    that comes later is counted as expired rather than unknown."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._clear()
+
+    def _clear(self) -> None:
+        self._keys: OrderedDict[Key, None] = OrderedDict()
+        # (count, LZ4 frame of the msgpack list of keys), oldest first
+        self._segments: list[tuple[int, bytes]] = []
+        self._dropped = 0  # keys of the first segment dropped since it was encoded
+        self._unsealed = 0
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def __iter__(self) -> Iterator[Key]:
+        return iter(self._keys)
+
+    def add(self, key: Key) -> None:
+        if key in self._keys:
+            return
+        self._keys[key] = None
+        self._unsealed += 1
+        if len(self._keys) > self.limit:
+            self._keys.popitem(last=False)
+            if self._segments:
+                self._dropped += 1
+                if self._dropped == self._segments[0][0]:
+                    self._segments.pop(0)
+                    self._dropped = 0
+            else:
+                self._unsealed -= 1
+
+    def snapshot(self) -> list[Any]:
+        """``[dropped, segment, ...]``: the segments are LZ4 frames of msgpack lists of
+        keys, oldest first, and the first ``dropped`` keys of the first one are gone."""
+        if self._unsealed:
+            keys = list(islice(reversed(self._keys), self._unsealed))
+            keys.reverse()
+            self._segments.append((len(keys), bytes(_lz4().compress(_encode(keys)))))
+            self._unsealed = 0
+        return [self._dropped, *(blob for _, blob in self._segments)]
+
+    def restore(self, saved: list[Any]) -> None:
+        """From ``snapshot``'s form, or the plain list of keys of earlier versions."""
+        self._clear()
+        if saved and isinstance(saved[0], int):
+            segments = [msgspec.msgpack.decode(_lz4().decompress(blob)) for blob in saved[1:]]
+            keys = [key for segment in segments for key in segment][saved[0] :]
+        else:
+            keys = saved
+        for model, event_id in keys:
+            self.add((model, event_id))

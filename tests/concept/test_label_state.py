@@ -1,0 +1,116 @@
+"""The label join's collections restore exactly what they held, from checkpoints that
+encode only what changed; checked against a plain dict / OrderedDict model."""
+
+from __future__ import annotations
+
+import random
+from collections import OrderedDict
+from typing import Any
+
+import msgspec
+import pytest
+
+from monitor import label_state
+from monitor.label_state import Decision, ExpiredKeys, WaitingDecisions
+
+
+def round_trip(saved: Any) -> Any:
+    return msgspec.msgpack.decode(msgspec.msgpack.encode(saved))
+
+
+def decision(n: int) -> Decision:
+    return Decision(1000.0 + n, str(n % 3), 0, n)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_waiting_decisions_restore_what_a_dict_holds(seed: int) -> None:
+    rng = random.Random(seed)
+    model: dict[tuple[str, str], Decision] = {}  # the plain dict the join used to keep
+    waiting = WaitingDecisions()
+    for step in range(3000):
+        key = ("m", f"e{rng.randrange(400)}")
+        roll = rng.random()
+        if roll < 0.5:  # a decision, perhaps re-sent: it moves last
+            model.pop(key, None)
+            model[key] = decision(step)
+            waiting.put(key, model[key])
+        elif roll < 0.8:  # its label, or an expiry of the oldest
+            if roll < 0.7 or not model:
+                assert waiting.pop(key) == model.pop(key, None)
+            else:
+                count = rng.randrange(1, 4)
+                oldest = list(model)[:count]
+                for old_key in oldest:
+                    del model[old_key]
+                assert waiting.drop_oldest(count) == oldest
+        elif roll < 0.86:  # a checkpoint, restored elsewhere
+            restored = WaitingDecisions()
+            restored.restore(round_trip(waiting.snapshot()))
+            assert list(restored.items()) == list(model.items())
+            if rng.random() < 0.5:
+                waiting = restored  # a new owner goes on from the checkpoint
+        assert list(waiting.items()) == list(model.items())
+
+
+def test_a_checkpoint_encodes_only_what_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    packed: list[int] = []
+    pack = label_state._pack
+
+    def counting(part: dict[Any, Decision]) -> bytes:
+        packed.append(len(part))
+        return pack(part)
+
+    monkeypatch.setattr(label_state, "_pack", counting)
+    waiting = WaitingDecisions()
+    for n in range(10_000):
+        waiting.put(("m", f"e{n}"), decision(n))
+    waiting.snapshot()
+    assert packed == [10_000]
+
+    for n in range(10_000, 10_100):  # 100 new decisions, 50 labelled, 3 000 expired
+        waiting.put(("m", f"e{n}"), decision(n))
+    for n in range(5_000, 10_000, 100):
+        waiting.pop(("m", f"e{n}"))
+    assert waiting.drop_oldest(3_000) == [("m", f"e{n}") for n in range(3_000)]
+    packed.clear()
+    saved = round_trip(waiting.snapshot())
+    assert packed == [100]  # the new ones: what left the first segment is only noted
+    assert [(dropped, sum(map(len, gone))) for _, dropped, gone in saved] == [(3_000, 50), (0, 0)]
+
+    for n in range(3_000, 8_000):  # labelled: more of it left by label than is left
+        waiting.pop(("m", f"e{n}"))
+    packed.clear()
+    waiting.snapshot()
+    assert packed == [2_000 - 20]  # re-encoded with what is left (20 labelled before)
+    waiting.drop_oldest(len(waiting))
+    assert round_trip(waiting.snapshot()) == []
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_expired_keys_restore_what_a_bounded_ordered_dict_holds(seed: int) -> None:
+    rng = random.Random(seed)
+    limit = 50
+    model: OrderedDict[tuple[str, str], None] = OrderedDict()
+    expired = ExpiredKeys(limit)
+    for _ in range(2000):
+        if rng.random() < 0.9:
+            key = ("m", f"e{rng.randrange(300)}")
+            expired.add(key)
+            model[key] = None  # an existing key keeps its place
+            if len(model) > limit:
+                model.popitem(last=False)
+        else:
+            restored = ExpiredKeys(limit)
+            restored.restore(round_trip(expired.snapshot()))
+            assert list(restored) == list(model)
+            if rng.random() < 0.5:
+                expired = restored
+        assert list(expired) == list(model)
+        assert len(expired) == len(model)
+
+
+def test_expired_keys_restore_the_plain_list_of_earlier_versions() -> None:
+    expired = ExpiredKeys(3)
+    expired.restore([["m", "a"], ["m", "b"], ["n", "c"], ["n", "d"]])
+    assert list(expired) == [("m", "b"), ("n", "c"), ("n", "d")]
+    assert ("m", "a") not in expired
