@@ -3,8 +3,10 @@
 Runs in a fresh process (so nothing else the harness did counts) and feeds driftd's
 Pipeline directly, in batches of 5 000 like the consumer, with the benchmark config: every
 detector, guardrail and metric, labels for every tenth event. Events come from a pool of
-50 000 encoded once, each sent with a new id, so the label join fills to its bound. Prints
-one JSON line: peak RSS (MiB) after each million events.
+50 000 encoded once, each sent with a new id, so the label join fills to its bound. Every
+100 000 events the task's state is checkpointed as the daemon does (snapshot, LZ4, chunks),
+so what checkpoints keep counts too. Prints one JSON line: peak RSS (MiB) after each
+million events.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from prometheus_client import CollectorRegistry
 
 from bench import data
+from monitor.checkpoint import CheckpointStore
 from monitor.config import Config
 from monitor.metrics import Metrics
 from monitor.pipeline import Pipeline
@@ -24,6 +27,7 @@ from monitor.replay import FileRecord
 
 POOL = 50_000
 BATCH = 5_000
+CHECKPOINT_EVERY = 100_000  # about the daemon's 5 s checkpoint interval at its rate
 ID_AT = slice(9, 18)  # the 9 digits of "e-NNNNNNNNN" right after '{"id":"e-'
 
 
@@ -39,6 +43,7 @@ def main(total: int) -> None:
     names = {k: k for k in ("features", "predictions", "labels", "alerts", "review", "dead_letter")}
     config = Config.model_validate(data.config("127.0.0.1:9", names, "memory", 0))
     pipeline = Pipeline(config, Metrics(CollectorRegistry()))
+    store = CheckpointStore("state", "memory", reader=None)  # type: ignore[arg-type]
     pool = data.events(POOL, drift_from=POOL // 2)
     label_pool = data.labels(range(0, POOL, 10))
     peaks: dict[int, float] = {}
@@ -55,6 +60,8 @@ def main(total: int) -> None:
             label_offset += 1
         pipeline.process(records)
         done = start + BATCH
+        if done % CHECKPOINT_EVERY == 0:
+            store.records(0, {"features": done}, pipeline.snapshot(0))
         if done % 1_000_000 == 0:
             peaks[done] = peak_mib()
     print(json.dumps({"peaks_mib": peaks, "seconds": time.perf_counter() - started}))

@@ -91,7 +91,10 @@ class DecisionBatch:
             if feature.type == "numeric":
                 numeric[name] = columns.numeric[name][rows]
             else:
-                categorical[name] = _categories(pick(columns.categorical[name], rows))
+                # The fast lane decoded these as strings or None: no per-value check.
+                column = np.empty(len(events), dtype=object)
+                column[:] = pick(columns.categorical[name], rows)
+                categorical[name] = column
         return cls(
             model=model,
             size=len(events),

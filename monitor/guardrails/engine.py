@@ -31,6 +31,7 @@ from monitor.guardrails.results import (
     ERROR_KIND,
     AggregateHit,
     Evaluation,
+    HitLists,
     RuleHit,
 )
 
@@ -150,8 +151,7 @@ class _Outcome:
     """Collects the hits of the rules, in rule order, into the evaluation's columns."""
 
     def __init__(self, size: int) -> None:
-        # One list per decision: the evaluation's shape; only hit decisions get entries.
-        self.hits: list[list[RuleHit]] = [[] for _ in range(size)]
+        self.hits = HitLists(size)
         self.blocked = np.zeros(size, dtype=bool)
         self.review = np.zeros(size, dtype=bool)
         self.alert = np.zeros(size, dtype=bool)
@@ -170,7 +170,7 @@ class _Outcome:
         hits = self.hits
         name, kind, action = rule.name, rule.kind, rule.action
         for index in indices.tolist():
-            hits[index].append(RuleHit(name, kind, action, reason(index)))
+            hits.add(index, RuleHit(name, kind, action, reason(index)))
         if action == "block":
             self.blocked |= matched
             self.review |= matched
@@ -180,7 +180,7 @@ class _Outcome:
             self.alert |= matched
         self.flagged |= matched
         for index, error in sorted(errors.items()):
-            hits[index].append(RuleHit(name, ERROR_KIND, ERROR_ACTION, f"rule failed: {error}"))
+            hits.add(index, RuleHit(name, ERROR_KIND, ERROR_ACTION, f"rule failed: {error}"))
             self.review[index] = True
             self.flagged[index] = True
         self.rule_counts[name] = len(indices)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import overload
 
 import numpy as np
 
@@ -50,11 +52,55 @@ class AggregateHit:
     firing: bool
 
 
+class HitLists(Sequence[list[RuleHit]]):
+    """The hits of every decision of a batch, in rule order; ``[]`` for one without.
+
+    Reads like a list of lists, but keeps lists only for decisions that were hit: most
+    are not, and a list per decision of every batch was a tenth of the guardrails' time.
+    """
+
+    __slots__ = ("_lists", "_size")
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._lists: dict[int, list[RuleHit]] = {}
+
+    def add(self, index: int, hit: RuleHit) -> None:
+        self._lists.setdefault(index, []).append(hit)
+
+    def __len__(self) -> int:
+        return self._size
+
+    @overload
+    def __getitem__(self, index: int) -> list[RuleHit]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[list[RuleHit]]: ...
+    def __getitem__(self, index: int | slice) -> list[RuleHit] | list[list[RuleHit]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._size))]
+        if index < 0:
+            index += self._size
+        if not 0 <= index < self._size:
+            raise IndexError(index)
+        return list(self._lists.get(index, ()))
+
+    def __iter__(self) -> Iterator[list[RuleHit]]:
+        lists = self._lists
+        return (list(lists.get(i, ())) for i in range(self._size))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, HitLists | list):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 @dataclass(slots=True)
 class Evaluation:
     """Guardrail outcome of one batch of decisions, in the batch's order."""
 
-    hits: list[list[RuleHit]]
+    hits: HitLists
     blocked: np.ndarray
     review: np.ndarray
     # Decisions with a hit whose action is alert.
