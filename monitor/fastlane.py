@@ -255,5 +255,22 @@ class FastLane:
         except Exception:
             return None
 
-    def lane(self, raw: Any) -> ModelLane:
-        return self._by_type[type(raw)]
+    def decode_all(self, values: Sequence[bytes]) -> tuple[list[Any], list[int]]:
+        """``decode`` of every value, and the indices of those that gave None."""
+        decode = self._decoder.decode
+        raws: list[Any] = []
+        failed: list[int] = []
+        rest = iter(values)
+        while True:
+            # The loop runs in C (a Python loop with a try per record cost more than the
+            # decoding). ``extend`` keeps what it appended before an error, and ``map``
+            # has taken the failing value from ``rest``: go on after it.
+            try:
+                raws.extend(map(decode, rest))
+                return raws, failed
+            except Exception:
+                failed.append(len(raws))
+                raws.append(None)
+
+    def lane_of(self, kind: type) -> ModelLane:
+        return self._by_type[kind]
