@@ -67,52 +67,54 @@ class Decoder:
         n = len(records)
         # The fast lane first: it rejects nothing, so the rejections keep the order of
         # before (the general path's in record order, then each model's).
-        positions, values = self._fast_candidates(records)
+        positions, general, values = self._fast_candidates(records)
         raws, failed = self.fast_lane.decode_all(values)
         if failed:  # those take the general path
+            general = sorted(general + list(map(positions.__getitem__, failed)))
             taken = list(map(is_not, raws, repeat(None)))
             positions = list(compress(positions, taken))
             raws = list(compress(raws, taken))
-        kinds = list(map(type, raws))
-        models = list(dict.fromkeys(kinds))  # in the order they first appear
-        if len(positions) == n and len(models) == 1:  # the usual batch: one model, all fast
-            lane = self.fast_lane.lane_of(models[0])
-            events = self._fast_events(lane, raws, records, rejected)
+        kinds: list[type] | None = None  # with one model configured, all are of one kind
+        models = [type(raws[0])] if raws else []
+        if len(self.fast_lane.lanes) > 1:
+            kinds = list(map(type, raws))
+            models = list(dict.fromkeys(kinds))  # in the order they first appear
+        if not general and len(models) == 1:  # the usual batch: one model, all fast
+            events = self._fast_events(self.fast_lane.lane_of(models[0]), raws, records, rejected)
             return [e for e in events if e is not None], rejected
         slots: list[Event | None] = [None] * n
-        if len(positions) < n:
-            general = sorted(set(range(n)).difference(positions))
+        if general:
             self._decode_general(records, general, rejected, slots)
         for kind in models:
-            mine = list(map(is_, kinds, repeat(kind)))
-            at = list(compress(positions, mine))
-            events = self._fast_events(
-                self.fast_lane.lane_of(kind),
-                list(compress(raws, mine)),
-                list(map(records.__getitem__, at)),
-                rejected,
-            )
+            at, mine = positions, raws
+            if kinds is not None:
+                chosen = list(map(is_, kinds, repeat(kind)))
+                at, mine = list(compress(positions, chosen)), list(compress(raws, chosen))
+            lane = self.fast_lane.lane_of(kind)
+            events = self._fast_events(lane, mine, list(map(records.__getitem__, at)), rejected)
             for position, event in zip(at, events, strict=True):
                 slots[position] = event
         return [e for e in slots if e is not None], rejected
 
     def _fast_candidates(
         self, records: Sequence[SourceRecord]
-    ) -> tuple[Sequence[int], list[bytes]]:
-        """The records the fast lane may take (positions and values): non-empty, within the
-        size limit, not labels."""
+    ) -> tuple[Sequence[int], list[int], list[bytes]]:
+        """The records the fast lane may take (positions and values) and the others'
+        positions: the fast lane takes non-empty messages within the limit, not labels."""
         values = list(map(_value_of, records))
         topics = list(map(_topic_of, records))
         label_topic = self.label_topic
         limit = self.limits.max_message_bytes
         if label_topic not in topics and all(values) and max(map(len, values), default=0) <= limit:
-            return range(len(records)), values  # the usual batch: checked in C
-        positions = [
-            i
-            for i, (value, topic) in enumerate(zip(values, topics, strict=True))
-            if value and len(value) <= limit and topic != label_topic
-        ]
-        return positions, list(map(values.__getitem__, positions))
+            return range(len(records)), [], values  # the usual batch: checked in C
+        positions: list[int] = []
+        general: list[int] = []
+        for i, (value, topic) in enumerate(zip(values, topics, strict=True)):
+            if value and len(value) <= limit and topic != label_topic:
+                positions.append(i)
+            else:
+                general.append(i)
+        return positions, general, list(map(values.__getitem__, positions))
 
     def _decode_general(
         self,

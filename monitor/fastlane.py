@@ -181,7 +181,8 @@ class ModelLane:
             for name, field in zip(self.categorical, self._categorical_fields, strict=True)
         }
         scores = _floats(list(map(_score_of, predictions)))
-        return ColumnBatch(numeric, categorical, scores, _present(list(map(_label_of, predictions))))
+        labels = _present(list(map(_label_of, predictions)))
+        return ColumnBatch(numeric, categorical, scores, labels)
 
 
 @dataclass(slots=True)
