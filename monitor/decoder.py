@@ -15,7 +15,7 @@ from array import array
 from collections.abc import Iterable, Sequence
 from itertools import compress, repeat
 from operator import attrgetter, is_, is_not
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import numpy as np
@@ -81,7 +81,9 @@ class Decoder:
             models = list(dict.fromkeys(kinds))  # in the order they first appear
         if not general and len(models) == 1:  # the usual batch: one model, all fast
             events = self._fast_events(self.fast_lane.lane_of(models[0]), raws, records, rejected)
-            return [e for e in events if e is not None], rejected
+            if rejected:
+                return [e for e in events if e is not None], rejected
+            return cast(list[Event], events), rejected  # no row was rejected: no None
         slots: list[Event | None] = [None] * n
         if general:
             self._decode_general(records, general, rejected, slots)
