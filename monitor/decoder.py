@@ -11,8 +11,11 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Sequence
-from typing import Any
+from array import array
+from collections.abc import Iterable, Sequence
+from itertools import compress, repeat
+from operator import attrgetter, is_, is_not
+from typing import Any, cast
 
 import msgspec
 import numpy as np
@@ -42,6 +45,10 @@ class RawEvent(msgspec.Struct, gc=False):
 
 
 _DECODER = msgspec.json.Decoder(RawEvent)
+_value_of = attrgetter("value")
+_topic_of = attrgetter("topic")
+_partition_of = attrgetter("partition")
+_offset_of = attrgetter("offset")
 
 
 class Decoder:
@@ -57,35 +64,89 @@ class Decoder:
 
     def decode(self, records: Sequence[SourceRecord]) -> tuple[list[Event], list[Rejected]]:
         rejected: list[Rejected] = []
-        slots: list[Event | None] = []
-        general: list[int] = []
-        origins: list[SourceRecord] = []
-        fast: dict[str, list[tuple[int, Any, SourceRecord]]] = {}
+        n = len(records)
+        # The fast lane first: it rejects nothing, so the rejections keep the order of
+        # before (the general path's in record order, then each model's).
+        positions, general, values = self._fast_candidates(records)
+        raws, failed = self.fast_lane.decode_all(values)
+        if failed:  # those take the general path
+            general = sorted(general + list(map(positions.__getitem__, failed)))
+            taken = list(map(is_not, raws, repeat(None)))
+            positions = list(compress(positions, taken))
+            raws = list(compress(raws, taken))
+        kinds: list[type] | None = None  # with one model configured, all are of one kind
+        models = [type(raws[0])] if raws else []
+        if len(self.fast_lane.lanes) > 1:
+            kinds = list(map(type, raws))
+            models = list(dict.fromkeys(kinds))  # in the order they first appear
+        if not general and len(models) == 1:  # the usual batch: one model, all fast
+            events = self._fast_events(self.fast_lane.lane_of(models[0]), raws, records, rejected)
+            if rejected:
+                return [e for e in events if e is not None], rejected
+            return cast(list[Event], events), rejected  # no row was rejected: no None
+        slots: list[Event | None] = [None] * n
+        if general:
+            self._decode_general(records, general, rejected, slots)
+        for kind in models:
+            at, mine = positions, raws
+            if kinds is not None:
+                chosen = list(map(is_, kinds, repeat(kind)))
+                at, mine = list(compress(positions, chosen)), list(compress(raws, chosen))
+            lane = self.fast_lane.lane_of(kind)
+            events = self._fast_events(lane, mine, list(map(records.__getitem__, at)), rejected)
+            for position, event in zip(at, events, strict=True):
+                slots[position] = event
+        return [e for e in slots if e is not None], rejected
+
+    def _fast_candidates(
+        self, records: Sequence[SourceRecord]
+    ) -> tuple[Sequence[int], list[int], list[bytes]]:
+        """The records the fast lane may take (positions and values) and the others'
+        positions: the fast lane takes non-empty messages within the limit, not labels."""
+        values = list(map(_value_of, records))
+        topics = list(map(_topic_of, records))
+        label_topic = self.label_topic
         limit = self.limits.max_message_bytes
-        lane = self.fast_lane
-        for record in records:
-            value = record.value
-            if value and len(value) <= limit and record.topic != self.label_topic:
-                raw = lane.decode(value)
-                if raw is not None:
-                    fast.setdefault(type(raw).__name__, []).append((len(slots), raw, record))
-                    slots.append(None)
-                    continue
+        if label_topic not in topics and all(values) and max(map(len, values), default=0) <= limit:
+            return range(len(records)), [], values  # the usual batch: checked in C
+        positions: list[int] = []
+        general: list[int] = []
+        for i, (value, topic) in enumerate(zip(values, topics, strict=True)):
+            if value and len(value) <= limit and topic != label_topic:
+                positions.append(i)
+            else:
+                general.append(i)
+        return positions, general, list(map(values.__getitem__, positions))
+
+    def _decode_general(
+        self,
+        records: Sequence[SourceRecord],
+        general: list[int],
+        rejected: list[Rejected],
+        slots: list[Event | None],
+    ) -> None:
+        """The general path for the records at ``general``; events go into ``slots``."""
+        events: list[Event] = []
+        origins: list[SourceRecord] = []
+        at: list[int] = []
+        for position in general:
+            record = records[position]
             event = self._decode_one(record, rejected)
             if event is not None:
-                general.append(len(slots))
+                events.append(event)
                 origins.append(record)
-                slots.append(event)
-        if general:
-            events = [slots[i] for i in general]
-            checked = self._check_features(events, origins, rejected)  # type: ignore[arg-type]
-            kept = {id(e) for e in checked}
-            for i in general:
-                if id(slots[i]) not in kept:
-                    slots[i] = None
-        for items in fast.values():
-            self._fast_events(lane.lane(items[0][1]), items, rejected, slots)
-        return [e for e in slots if e is not None], rejected
+                at.append(position)
+        if not events:
+            return
+        checked = self._check_features(events, origins, rejected)
+        if len(checked) == len(events):
+            for position, event in zip(at, events, strict=True):
+                slots[position] = event
+            return
+        kept = {id(e) for e in checked}
+        for position, event in zip(at, events, strict=True):
+            if id(event) in kept:
+                slots[position] = event
 
     def _decode_one(self, record: SourceRecord, rejected: list[Rejected]) -> Event | None:
         """The general path: any record, with a precise reason for a bad one."""
@@ -155,13 +216,12 @@ class Decoder:
     def _fast_events(
         self,
         lane: ModelLane,
-        items: list[tuple[int, Any, SourceRecord]],
+        raws: list[Any],
+        records: Sequence[SourceRecord],
         rejected: list[Rejected],
-        slots: list[Event | None],
-    ) -> None:
+    ) -> list[Event | None]:
         """The checks of the general path, per column; the first failing one names a row.
-        Each accepted event goes into its record's place in ``slots``."""
-        positions, raws, records = zip(*items, strict=True)
+        The events of the rows, None where a row is rejected."""
         batch = lane.unpack(raws)
         columns = batch.columns
         bad: dict[int, tuple[str, str]] = {}
@@ -172,12 +232,12 @@ class Decoder:
             for i, event_id in enumerate(ids):
                 if not event_id or len(event_id) > id_limit:
                     bad[i] = (Reasons.INVALID_ID, f"id must be 1..{id_limit} characters")
-        stamps = batch.stamps
+        stamps: Sequence[Any] = batch.stamps
         try:
-            if None in stamps:  # numpy would take None for NaN, not for the record's time
-                raise TypeError
-            ts = np.array(stamps, dtype=np.float64)
-        except (TypeError, ValueError):  # RFC 3339 strings or absent: one by one
+            # array("d") takes numbers only (numpy would parse a numeric string, which
+            # the general path rejects, and take None for NaN, not for the record's time).
+            ts = np.frombuffer(array("d", stamps), dtype=np.float64)
+        except TypeError:  # RFC 3339 strings or absent: one by one
             ts = np.empty(len(raws))
             for i, (stamp, record) in enumerate(zip(stamps, records, strict=True)):
                 try:
@@ -185,17 +245,21 @@ class Decoder:
                 except ValueError as exc:
                     bad.setdefault(i, (Reasons.INVALID_TIMESTAMP, str(exc)))
                     ts[i] = 0.0
+            stamps = ts.tolist()
         now = self._now() if self._now is not None else time.time()
         with np.errstate(invalid="ignore"):
             out_of_range = ~((ts >= limits.min_timestamp) & (ts <= now + limits.max_future_seconds))
         for i in np.flatnonzero(out_of_range).tolist():
             bad.setdefault(i, (Reasons.INVALID_TIMESTAMP, self._ts_detail(float(ts[i]))))
-        attributes = batch.attributes
+        attributes: Iterable[Any] = batch.attributes
         if any(attributes):
-            for i, given in enumerate(attributes):
+            for i, given in enumerate(batch.attributes):
                 bad_attribute = self._check_attributes(given) if given else None
                 if bad_attribute is not None:
                     bad.setdefault(i, (Reasons.WRONG_TYPE, bad_attribute))
+            attributes = [given or None for given in batch.attributes]
+        else:
+            attributes = repeat(None)
         required = set(lane.required)
         category_limit = limits.max_category_length
         for name in self.models[lane.model].features:
@@ -218,49 +282,31 @@ class Decoder:
         versions: Sequence[Any] = batch.versions
         if not {type(v) for v in set(versions)} <= {str, type(None)}:
             versions = [v if v is None or type(v) is str else str(v) for v in versions]
-        model = lane.model
-        rows = zip(
-            positions,
-            ids,
-            ts.tolist(),
-            versions,
-            batch.features,
-            batch.predictions,
-            records,
-            attributes,
-            strict=True,
-        )
-        for i, (
-            position,
-            event_id,
-            stamp,
-            version,
-            features,
-            prediction,
-            record,
-            given,
-        ) in enumerate(rows):
-            if bad:
-                problem = bad.get(i)
-                if problem is not None:
-                    rejected.append(Rejected(problem[0], problem[1], record))
-                    continue
-            slots[position] = Event(
-                model,
-                event_id,
-                stamp,
-                version,
-                features,
-                prediction,
-                None,
-                record.topic,
-                record.partition,
-                record.offset,
-                None,
-                given or None,
-                columns,
-                i,
+        # One C-level loop builds the events (a Python loop cost as much as the checks).
+        events: list[Event | None] = list(
+            map(
+                Event,
+                repeat(lane.model),
+                ids,
+                stamps,
+                versions,
+                batch.features,
+                batch.predictions,
+                repeat(None),  # label
+                map(_topic_of, records),
+                map(_partition_of, records),
+                map(_offset_of, records),
+                repeat(None),  # headers
+                attributes,
+                repeat(columns),
+                range(len(raws)),
             )
+        )
+        for i in sorted(bad):
+            reason, detail = bad[i]
+            rejected.append(Rejected(reason, detail, records[i]))
+            events[i] = None
+        return events
 
     def _check_envelope(self, raw: RawEvent, record: SourceRecord) -> tuple[str, str] | None:
         if raw.model not in self.models:

@@ -127,9 +127,10 @@ class ModelLane:
         self.features_type = _values_struct(f"Features{index}", fields)
         # A row's values come out as one tuple in C (the struct's fields are the numeric
         # features, then the categorical ones); numpy reads the numeric parts of all rows
-        # in one pass. A getter per column cost a Python-level pass per column.
+        # in one pass. The few categorical columns are read with a getter each, in C.
         self._numeric_part = itemgetter(slice(0, len(self.numeric)))
-        self._categorical_at = [itemgetter(i) for i in range(len(self.numeric), len(fields))]
+        attributes = _ATTRIBUTES[self.features_type]
+        self._categorical_fields = [attrgetter(attributes[n]) for n in self.categorical]
         self.event_type = msgspec.defstruct(
             f"FastEvent{index}",
             [
@@ -160,27 +161,28 @@ class ModelLane:
         return LaneBatch(ids, stamps, versions, features, predictions, attributes, columns)
 
     def columns(self, features: Sequence[Any], predictions: Sequence[Any]) -> ColumnBatch:
-        rows = list(map(astuple, features))
-        n, width = len(rows), len(self.numeric)
+        n, width = len(features), len(self.numeric)
         numeric: dict[str, np.ndarray] = {}
         if width:
-            parts = list(map(self._numeric_part, rows))
+            # Row by row into numpy, each row's tuples freed as soon as read: a list of
+            # every row's tuple went over the batch's values twice more, and its thousands
+            # of tracked tuples made any garbage collection in between costly.
+            values = chain.from_iterable(map(self._numeric_part, map(astuple, features)))
             try:
-                flat = np.fromiter(chain.from_iterable(parts), np.float64, n * width)
+                flat = np.fromiter(values, np.float64, n * width)
             except TypeError:  # null (None) or absent (UNSET) among them
-                flat = np.array([_present(list(part)) for part in parts], dtype=np.float64)
+                rows = [_present(list(self._numeric_part(astuple(f)))) for f in features]
+                flat = np.array(rows, dtype=np.float64)
             # Row-major rows in, contiguous columns out: windows and tests read columns.
             by_column = np.ascontiguousarray(flat.reshape(n, width).T)
             numeric = dict(zip(self.numeric, by_column, strict=True))
         categorical = {
-            name: _present(list(map(at, rows)))
-            for name, at in zip(self.categorical, self._categorical_at, strict=True)
+            name: _present(list(map(field, features)))
+            for name, field in zip(self.categorical, self._categorical_fields, strict=True)
         }
-        if n:
-            scores, labels = zip(*map(astuple, predictions), strict=True)
-        else:
-            scores, labels = (), ()
-        return ColumnBatch(numeric, categorical, _floats(list(scores)), _present(list(labels)))
+        scores = _floats(list(map(_score_of, predictions)))
+        labels = _present(list(map(_label_of, predictions)))
+        return ColumnBatch(numeric, categorical, scores, labels)
 
 
 @dataclass(slots=True)
@@ -211,6 +213,8 @@ def fast_rows(events: Sequence[Any]) -> tuple[ColumnBatch, np.ndarray | slice] |
 
 
 _columns_of = attrgetter("columns")
+_score_of = attrgetter(_ATTRIBUTES[PredictionValues]["score"])
+_label_of = attrgetter(_ATTRIBUTES[PredictionValues]["label"])
 _row_of = attrgetter("row")
 
 
@@ -255,5 +259,22 @@ class FastLane:
         except Exception:
             return None
 
-    def lane(self, raw: Any) -> ModelLane:
-        return self._by_type[type(raw)]
+    def decode_all(self, values: Sequence[bytes]) -> tuple[list[Any], list[int]]:
+        """``decode`` of every value, and the indices of those that gave None."""
+        decode = self._decoder.decode
+        raws: list[Any] = []
+        failed: list[int] = []
+        rest = iter(values)
+        while True:
+            # The loop runs in C (a Python loop with a try per record cost more than the
+            # decoding). ``extend`` keeps what it appended before an error, and ``map``
+            # has taken the failing value from ``rest``: go on after it.
+            try:
+                raws.extend(map(decode, rest))
+                return raws, failed
+            except Exception:
+                failed.append(len(raws))
+                raws.append(None)
+
+    def lane_of(self, kind: type) -> ModelLane:
+        return self._by_type[kind]

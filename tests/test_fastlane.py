@@ -52,8 +52,8 @@ class Record:
 
 
 class _NoFastLane:
-    def decode(self, value: bytes) -> None:
-        return None
+    def decode_all(self, values: list[bytes]) -> tuple[list[None], list[int]]:
+        return [None] * len(values), list(range(len(values)))
 
 
 def enc(**body: Any) -> bytes:
@@ -103,6 +103,8 @@ MESSAGES = [
     enc(id="ab", label=[1]),  # a label that is no scalar
     enc(id="ac", label={"y": 1}),
     enc(id="ad", junk={"nested": [1, 2]}),  # unknown top-level keys are ignored
+    enc(id="ae", ts="1764300000.5"),  # a number in a string is no RFC 3339 time
+    enc(id="af", ts="nan"),
 ]
 
 
@@ -136,7 +138,7 @@ def _plain(event: Event) -> dict[str, Any]:
 def _decode(fast: bool, records: list[Record] | None = None) -> tuple[list[Event], list[Any]]:
     decoder = Decoder(CONFIG, now=lambda: NOW)
     if not fast:
-        decoder.fast_lane.decode = _NoFastLane().decode  # type: ignore[method-assign]
+        decoder.fast_lane.decode_all = _NoFastLane().decode_all  # type: ignore[method-assign]
     return decoder.decode(_records() if records is None else records)
 
 
@@ -146,6 +148,7 @@ def _decode(fast: bool, records: list[Record] | None = None) -> tuple[list[Event
         None,  # all at once
         [0, 17],  # numeric and absent times only
         [0, 15],  # numeric and RFC 3339 times
+        [0, 34],  # numeric times and a number in a string
         [0, 13, 14],  # out-of-range times only
         [1, 2, 6, 7, 10],  # feature checks only
     ],
@@ -196,3 +199,45 @@ def test_fast_values_read_and_encode_like_the_dictionary() -> None:
     assert features.get("y") is None and "y" not in features and "x" in features
     assert features == {"x": 3.0, "d": "app"}
     assert msgspec.json.decode(msgspec.json.encode(features)) == {"x": 3.0, "d": "app"}
+
+
+def _good(number: int) -> bytes:
+    if number % 3 == 2:  # the other model, interleaved
+        return enc(id=f"g{number}", model="n", features={"z": float(number)}, prediction={})
+    return enc(id=f"g{number}", features={"x": float(number), "d": "web"})
+
+
+def test_decode_all_goes_on_after_each_failure() -> None:
+    lane = Decoder(CONFIG, now=lambda: NOW).fast_lane
+    bad = [m for m in MESSAGES if m and lane.decode(m) is None]
+    values = [bad[0], *map(_good, range(5)), bad[1], bad[2], _good(5), bad[3]]
+    raws, failed = lane.decode_all(values)
+    assert raws == [lane.decode(v) for v in values]
+    assert failed == [0, 6, 7, 9]
+    assert lane.decode_all([]) == ([], [])
+
+
+@pytest.mark.parametrize("spread", ["start", "middle", "end", "everywhere"])
+def test_a_batch_of_good_records_with_bad_ones_among_them(spread: str) -> None:
+    """The batch's good records still take the fast lane; every record gets the outcome of
+    the general path, and events keep record order."""
+    good = [_good(i) for i in range(40)]
+    odd = MESSAGES[1:]  # every kind of record but the first, plain one
+    at = {"start": 0, "middle": 20, "end": 40}
+    if spread == "everywhere":
+        values = [v for pair in zip(good, odd, strict=False) for v in pair]
+        values += good[len(odd) :] + odd[len(good) :]
+    else:
+        values = good[: at[spread]] + odd + good[at[spread] :]
+    records = [Record(v, offset=i) for i, v in enumerate(values)]
+    records.insert(7, Record(b'{"id": "g1", "model": "m", "label": 1}', topic="labels"))
+    fast_events, fast_rejected = _decode(True, records)
+    slow_events, slow_rejected = _decode(False, records)
+    assert [_plain(e) for e in fast_events] == [_plain(e) for e in slow_events]
+    by_offset = sorted((r.record.offset, r.reason, r.detail) for r in fast_rejected)
+    assert by_offset == sorted((r.record.offset, r.reason, r.detail) for r in slow_rejected)
+    taken = {e.id for e in fast_events if e.columns is not None}
+    assert {f"g{i}" for i in range(40)} <= taken
+    place = {(r.topic, r.offset): i for i, r in enumerate(records)}
+    order = [place[(e.topic, e.offset)] for e in fast_events]
+    assert order == sorted(order)
