@@ -82,25 +82,28 @@ class Checkpoints:
     # -- the two ways to run one ------------------------------------------------------
     def start(self) -> None:
         """From the main loop: begin one, and let ``advance`` finish it between batches."""
-        if self.begin(None, force=False):
-            self.advance(block=False)
+        self.begin(None, force=False)
+        self.advance(block=False)
 
     def run(self, tasks: set[int] | None = None, force: bool = False) -> bool:
         """All three steps now (shutdown, revocation), after any checkpoint in flight.
         False if it failed (the tasks were rewound)."""
         if not self.advance(block=True):
             return False
-        return self.begin(tasks, force) and self.advance(block=True)
+        self.begin(tasks, force)
+        return self.advance(block=True)
 
     # -- steps ------------------------------------------------------------------------
-    def begin(self, tasks: set[int] | None, force: bool) -> bool:
+    def begin(self, tasks: set[int] | None, force: bool) -> None:
+        """Step 1 for ``tasks`` (default: every owned one), only the dirty ones unless
+        ``force``; nothing when none is left."""
         daemon = self.daemon
         owned = daemon.owned
         targets = set(owned if tasks is None else tasks) & owned
         if not force:
             targets &= self.dirty
         if not targets:
-            return True
+            return
         assert daemon.sink is not None and daemon.store is not None
         started = time.perf_counter()
         deliveries = daemon.sink.take()
@@ -116,7 +119,6 @@ class Checkpoints:
         self.dirty -= targets
         self.records_since = 0
         self.last_begun = time.monotonic()
-        return True
 
     def advance(self, block: bool) -> bool:
         """Take the checkpoint in flight as far as its acknowledgements allow (all the way

@@ -28,6 +28,9 @@ _encode = msgspec.msgpack.Encoder().encode
 
 
 class Decision(msgspec.Struct, array_like=True, gc=False):
+    """A decision waiting for its label; encoded as ``[ts, predicted, partition, offset]``,
+    and never looked at by the collector."""
+
     ts: float
     predicted: Any  # class label (str) or value (float)
     partition: int
