@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import gzip
 import struct
-from dataclasses import dataclass, field
 from typing import Any
 
 import lz4.frame
@@ -31,6 +30,7 @@ from monitor.decoder import Decoder
 from monitor.demo.traffic import DEMO_FEATURES, TrafficGenerator, features_config
 from monitor.metrics import Metrics
 from monitor.pipeline import Pipeline
+from monitor.replay import FileRecord
 
 TOPIC = "driftd.features"
 PARTITION = 3
@@ -54,19 +54,6 @@ CONFIG = Config.model_validate(
         },
     }
 )
-
-
-@dataclass
-class Record:
-    """What the pipeline reads of a consumer record, as kafka-python's fetcher fills it."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes | None]] = field(default_factory=list)
 
 
 def messages() -> list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]:
@@ -94,17 +81,25 @@ def build_batches(codec: str, payloads: list[Any], batch_records: int = 250) -> 
     return batches
 
 
-def read_batches(batches: list[bytes]) -> tuple[list[Record], list[int]]:
+def read_batches(batches: list[bytes]) -> tuple[list[FileRecord], list[int]]:
     """Records and each batch's codec id, read with kafka-python's MemoryRecords."""
     records = MemoryRecords(b"".join(batches))
-    out: list[Record] = []
+    out: list[FileRecord] = []
     codecs: list[int] = []
     while records.has_next():
         batch = records.next_batch()
         codecs.append(batch.compression_type)
         for r in batch:
             out.append(
-                Record(TOPIC, PARTITION, r.offset, r.timestamp, r.key, r.value, list(r.headers))
+                FileRecord(
+                    TOPIC,
+                    PARTITION,
+                    r.offset,
+                    r.timestamp,
+                    value=r.value,
+                    key=r.key,
+                    headers=list(r.headers),
+                )
             )
     return out, codecs
 
@@ -169,7 +164,7 @@ def test_compressed_batches_decode_to_the_same_events(codec: str) -> None:
 
 @pytest.mark.parametrize("codec", ["gzip", "zstd"])
 def test_pipeline_outputs_and_metrics_do_not_depend_on_compression(codec: str) -> None:
-    def run(records: list[Record]) -> tuple[list[Any], dict[tuple[str, str], float]]:
+    def run(records: list[FileRecord]) -> tuple[list[Any], dict[tuple[str, str], float]]:
         registry = CollectorRegistry()
         pipeline = Pipeline(CONFIG, Metrics(registry), now=lambda: NOW)
         outputs = pipeline.process(records)

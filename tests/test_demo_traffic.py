@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 import msgspec
 import numpy as np
@@ -27,6 +26,7 @@ from monitor.demo.traffic import (
     demo_drifts,
     features_config,
 )
+from monitor.replay import FileRecord
 
 MODEL = "credit-risk"
 FEATURES_TOPIC = "features"
@@ -51,23 +51,16 @@ SHAPES = (
 )
 
 
-@dataclass
-class Record:
-    value: bytes | None
-    offset: int = 0
-    topic: str = FEATURES_TOPIC
-    partition: int = 0
-    timestamp: int = int(DEFAULT_START_TS * 1000)
-    key: bytes | None = None
-    headers: Sequence[tuple[str, bytes | None]] = field(default_factory=list)
-
-
 def decoder() -> Decoder:
     return Decoder(CONFIG, now=lambda: DEFAULT_START_TS + 3600)
 
 
-def records(values: list[bytes], topic: str = FEATURES_TOPIC) -> list[Record]:
-    return [Record(v, offset=i, topic=topic) for i, v in enumerate(values)]
+def records(values: list[bytes], topic: str = FEATURES_TOPIC) -> list[FileRecord]:
+    ms = int(DEFAULT_START_TS * 1000)
+    return [
+        FileRecord(topic, partition=0, offset=i, timestamp=ms, value=v)
+        for i, v in enumerate(values)
+    ]
 
 
 def test_numeric_features_have_the_requested_moments() -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import msgspec
 import pytest
 
 from monitor.config_loader import parse_config
 from monitor.decoder import Decoder
 from monitor.events import Reasons, categorical_value, parse_timestamp
+from monitor.replay import FileRecord
 
 CONFIG = parse_config(
     """
@@ -24,21 +23,14 @@ models:
 """
 )
 NOW = 1_764_300_000.0
-
-
-@dataclass
-class Record:
-    value: bytes | None
-    topic: str = "driftd.features"
-    partition: int = 0
-    offset: int = 0
-    timestamp: int = 1_764_300_000_000
-    key: bytes | None = None
-    headers: list[tuple[str, bytes | None]] = field(default_factory=list)
+RECORD_MS = 1_764_300_000_000
 
 
 def decode(*values: bytes | None, topic: str = "driftd.features"):  # type: ignore[no-untyped-def]
-    records = [Record(v, topic=topic, offset=i) for i, v in enumerate(values)]
+    records = [
+        FileRecord(topic, partition=0, offset=i, timestamp=RECORD_MS, value=v)
+        for i, v in enumerate(values)
+    ]
     return Decoder(CONFIG, now=lambda: NOW).decode(records)
 
 

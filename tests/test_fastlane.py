@@ -8,7 +8,6 @@ reason, for a mix of good records and every kind of bad one, in record order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -20,6 +19,7 @@ from monitor.decoder import Decoder
 from monitor.events import Event
 from monitor.fastlane import fast_rows
 from monitor.guardrails.batch import DecisionBatch
+from monitor.replay import FileRecord
 
 CONFIG = parse_config(
     """
@@ -40,15 +40,8 @@ models:
 NOW = 1_764_300_000.0
 
 
-@dataclass
-class Record:
-    value: bytes | None
-    topic: str = "driftd.features"
-    partition: int = 0
-    offset: int = 0
-    timestamp: int = 1_764_300_000_000
-    key: bytes | None = None
-    headers: list[tuple[str, bytes | None]] = field(default_factory=list)
+def record(value: bytes | None, topic: str = "driftd.features", offset: int = 0) -> FileRecord:
+    return FileRecord(topic, partition=0, offset=offset, timestamp=1_764_300_000_000, value=value)
 
 
 class _NoFastLane:
@@ -108,9 +101,9 @@ MESSAGES = [
 ]
 
 
-def _records() -> list[Record]:
-    records = [Record(v, offset=i) for i, v in enumerate(MESSAGES)]
-    records.append(Record(b'{"id": "a", "model": "m", "label": 1}', topic="labels", offset=99))
+def _records() -> list[FileRecord]:
+    records = [record(v, offset=i) for i, v in enumerate(MESSAGES)]
+    records.append(record(b'{"id": "a", "model": "m", "label": 1}', topic="labels", offset=99))
     return records
 
 
@@ -135,7 +128,7 @@ def _plain(event: Event) -> dict[str, Any]:
     return out
 
 
-def _decode(fast: bool, records: list[Record] | None = None) -> tuple[list[Event], list[Any]]:
+def _decode(fast: bool, records: list[FileRecord] | None = None) -> tuple[list[Event], list[Any]]:
     decoder = Decoder(CONFIG, now=lambda: NOW)
     if not fast:
         decoder.fast_lane.decode_all = _NoFastLane().decode_all  # type: ignore[method-assign]
@@ -229,8 +222,8 @@ def test_a_batch_of_good_records_with_bad_ones_among_them(spread: str) -> None:
         values += good[len(odd) :] + odd[len(good) :]
     else:
         values = good[: at[spread]] + odd + good[at[spread] :]
-    records = [Record(v, offset=i) for i, v in enumerate(values)]
-    records.insert(7, Record(b'{"id": "g1", "model": "m", "label": 1}', topic="labels"))
+    records = [record(v, offset=i) for i, v in enumerate(values)]
+    records.insert(7, record(b'{"id": "g1", "model": "m", "label": 1}', topic="labels"))
     fast_events, fast_rejected = _decode(True, records)
     slow_events, slow_rejected = _decode(False, records)
     assert [_plain(e) for e in fast_events] == [_plain(e) for e in slow_events]

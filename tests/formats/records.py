@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -13,6 +13,7 @@ from monitor.decoder import Decoder
 from monitor.events import Event, Rejected
 from monitor.formats.dispatch import InputDecoder
 from monitor.metrics import Metrics
+from monitor.replay import FileRecord
 
 NOW = 1_764_300_000.0
 RECORD_MS = 1_764_299_000_000
@@ -27,34 +28,41 @@ models:
 """
 
 
-@dataclass
-class Record:
-    topic: str
-    value: bytes | None
-    key: bytes | None = None
-    headers: list[tuple[str, bytes | None]] = field(default_factory=list)
-    partition: int = 0
-    offset: int = 0
-    timestamp: int = RECORD_MS
+def record(
+    topic: str,
+    value: bytes | None,
+    key: bytes | None = None,
+    headers: Sequence[tuple[str, bytes | None]] = (),
+) -> FileRecord:
+    """A record on partition 0 at ``RECORD_MS``; ``decode`` and ``native`` number the offsets."""
+    return FileRecord(
+        topic,
+        partition=0,
+        offset=0,
+        timestamp=RECORD_MS,
+        value=value,
+        key=key,
+        headers=list(headers),
+    )
 
 
 def config(text: str) -> Config:
     return parse_config(text + MODEL_YAML)
 
 
-def number(records: list[Record]) -> list[Record]:
-    for offset, record in enumerate(records):
-        record.offset = offset
+def number(records: list[FileRecord]) -> list[FileRecord]:
+    for offset, r in enumerate(records):
+        r.offset = offset
     return records
 
 
-def decode(cfg: Config, records: list[Record]) -> tuple[list[Event], list[Rejected], Metrics]:
+def decode(cfg: Config, records: list[FileRecord]) -> tuple[list[Event], list[Rejected], Metrics]:
     metrics = Metrics(CollectorRegistry())
     events, rejected = InputDecoder(cfg, metrics, now=lambda: NOW).decode(number(records))
     return events, rejected, metrics
 
 
-def native(cfg: Config, records: list[Record]) -> list[Event]:
+def native(cfg: Config, records: list[FileRecord]) -> list[Event]:
     events, rejected = Decoder(cfg, now=lambda: NOW).decode(number(records))
     assert rejected == []
     return events

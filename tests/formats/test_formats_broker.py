@@ -14,9 +14,10 @@ from monitor.broker import EmbeddedBroker
 from monitor.config_loader import parse_config
 from monitor.metrics import Metrics
 from monitor.pipeline import Pipeline
+from monitor.replay import FileRecord
 from tests.formats import builders as b
 from tests.formats import wire
-from tests.formats.records import Record, number
+from tests.formats.records import number, record
 from tests.kafkatools import create_topics, read_all, running_daemon, unique, write_config
 
 pytestmark = pytest.mark.integration
@@ -50,7 +51,7 @@ def send(bootstrap: str, messages: list[tuple[Any, ...]]) -> None:
 def native_outputs(overrides: dict[str, Any], records: list[Any]) -> dict[str, list[Any]]:
     """The same traffic as native events through the pipeline in process."""
     config = parse_config(msgspec.json.encode(overrides).decode())
-    if records and isinstance(records[0], Record):
+    if records and isinstance(records[0], FileRecord):
         records = number(records)
     outputs = Pipeline(config, Metrics(CollectorRegistry())).process(records)
     by_topic: dict[str, list[Any]] = {}
@@ -164,9 +165,9 @@ def test_kserve_cloudevents_through_the_daemon(broker: EmbeddedBroker, tmp_path:
                     0,
                 )
             )
-        natives += [Record(logs, v) for v in item.native_features(ts=ts)]
+        natives += [record(logs, v) for v in item.native_features(ts=ts)]
         if i != 1:
-            natives += [Record(logs, v) for v in item.native_predictions(ts=ts)]
+            natives += [record(logs, v) for v in item.native_predictions(ts=ts)]
     bad = msgspec.json.encode(
         {"inputs": [{"name": "income", "datatype": "FP64", "shape": [2], "data": [1.0]}]}
     )
@@ -298,10 +299,10 @@ def _in_task_order(records: list[_NativeRecord]) -> list[_NativeRecord]:
     """As the daemon orders a batch: by partition, features topic first; offsets numbered."""
     ordered = sorted(records, key=lambda r: (r.partition, "outputs" in r.topic))
     counters: dict[tuple[str, int], int] = {}
-    for record in ordered:
-        key = (record.topic, record.partition)
-        record.offset = counters.get(key, 0)
-        counters[key] = record.offset + 1
+    for r in ordered:
+        key = (r.topic, r.partition)
+        r.offset = counters.get(key, 0)
+        counters[key] = r.offset + 1
     return ordered
 
 

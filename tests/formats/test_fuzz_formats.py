@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from monitor.events import Reasons
 from tests.formats import builders as b
-from tests.formats.records import Record, config, decode
+from tests.formats.records import config, decode, record
 
 KNOWN = set(Reasons.all())
 ITEM = b.batches(1, seed=21, max_rows=3)[0]
@@ -53,7 +53,7 @@ def damage(value: bytes, data: st.DataObject) -> bytes:
 def test_damaged_open_inference_messages(data: st.DataObject) -> None:
     topic, value, headers = data.draw(st.sampled_from(SEEDS))
     damaged = damage(value, data)
-    _, rejected, _ = decode(OIP, [Record(topic, damaged, headers=list(headers))])
+    _, rejected, _ = decode(OIP, [record(topic, damaged, headers=list(headers))])
     assert all(r.reason in KNOWN for r in rejected)
     assert len(rejected) <= 1
 
@@ -71,8 +71,8 @@ def test_structured_cloudevents_with_odd_attributes(data: st.DataObject) -> None
     )
     for key in data.draw(st.lists(st.sampled_from(sorted(envelope)), max_size=4)):
         envelope[key] = data.draw(ATTRIBUTE)
-    record = Record("logs", msgspec.json.encode(envelope), headers=b.STRUCTURED_HEADERS)
-    events, rejected, metrics = decode(KSERVE, [record])
+    logged = record("logs", msgspec.json.encode(envelope), headers=b.STRUCTURED_HEADERS)
+    events, rejected, metrics = decode(KSERVE, [logged])
     assert all(r.reason in KNOWN for r in rejected)
     skipped = metrics.registry.get_sample_value(
         "driftd_records_skipped_total", {"topic": "logs", "reason": "component"}

@@ -7,7 +7,7 @@ from datetime import datetime
 import msgspec
 
 from tests.formats import builders as b
-from tests.formats.records import Record, config, decode, essence, native
+from tests.formats.records import config, decode, essence, native, record
 
 _json = msgspec.json.encode
 TIME = "2025-11-28T03:10:00.123456789Z"
@@ -32,30 +32,30 @@ def test_binary_and_structured_cloudevents_become_the_native_events() -> None:
         ce_id = item.request_id
         request, response = _json(item.v2_request_columns()), _json(item.v2_response())
         if i % 4 == 0:  # binary mode, JSON bodies
-            records.append(Record("t", request, headers=b.ce_binary(ce_id, b.CE_REQUEST, TIME)))
-            records.append(Record("t", response, headers=b.ce_binary(ce_id, b.CE_RESPONSE, TIME)))
+            records.append(record("t", request, headers=b.ce_binary(ce_id, b.CE_REQUEST, TIME)))
+            records.append(record("t", response, headers=b.ce_binary(ce_id, b.CE_RESPONSE, TIME)))
         elif i % 4 == 1:  # binary mode, protobuf response labelled application/json
             pb = item.pb_response(use_raw=True)
-            records.append(Record("t", request, headers=b.ce_binary(ce_id, b.CE_REQUEST, TIME)))
-            records.append(Record("t", pb, headers=b.ce_binary(ce_id, b.CE_RESPONSE, TIME)))
+            records.append(record("t", request, headers=b.ce_binary(ce_id, b.CE_REQUEST, TIME)))
+            records.append(record("t", pb, headers=b.ce_binary(ce_id, b.CE_RESPONSE, TIME)))
         elif i % 4 == 2:  # structured mode, JSON data
             structured = b.STRUCTURED_HEADERS
             req = b.ce_structured(ce_id, b.CE_REQUEST, TIME, item.v2_request_columns())
             resp = b.ce_structured(ce_id, b.CE_RESPONSE, TIME, item.v2_response())
-            records += [Record("t", req, headers=structured), Record("t", resp, headers=structured)]
+            records += [record("t", req, headers=structured), record("t", resp, headers=structured)]
         else:  # structured mode, protobuf bodies in data_base64
             structured = b.STRUCTURED_HEADERS
             req = b.ce_structured(
                 ce_id, b.CE_REQUEST, TIME, item.pb_request_columns(False), binary=True
             )
             resp = b.ce_structured(ce_id, b.CE_RESPONSE, TIME, item.pb_response(False), binary=True)
-            records += [Record("t", req, headers=structured), Record("t", resp, headers=structured)]
+            records += [record("t", req, headers=structured), record("t", resp, headers=structured)]
         expected += item.native_features(ts=TS) + item.native_predictions(ts=TS)
-    for record in records:
-        record.topic = "inference-logs"
+    for r in records:
+        r.topic = "inference-logs"
     events, rejected, _ = decode(KSERVE, records)
     assert rejected == []
-    natives = native(KSERVE_NATIVE, [Record("inference-logs", v) for v in expected])
+    natives = native(KSERVE_NATIVE, [record("inference-logs", v) for v in expected])
     assert sorted(essence(events), key=repr) == sorted(essence(natives), key=repr)
     assert {e.headers["ce_id"] for e in events if e.headers} == {i.request_id for i in items}
 
@@ -65,22 +65,22 @@ def test_v1_bodies_and_other_components_are_skipped_and_counted() -> None:
     ce_id = "v1-req"
     item.request_id = ce_id
     records = [
-        Record(
+        record(
             "inference-logs",
             _json(item.v1_request()),
             headers=b.ce_binary(ce_id, b.CE_REQUEST, TIME),
         ),
-        Record(
+        record(
             "inference-logs",
             _json(item.v1_response()),
             headers=b.ce_binary(ce_id, b.CE_RESPONSE, TIME),
         ),
-        Record(
+        record(
             "inference-logs",
             _json(item.v1_request()),
             headers=b.ce_binary("t-1", b.CE_REQUEST, TIME, component="transformer"),
         ),
-        Record(
+        record(
             "inference-logs",
             b.ce_structured("x-1", b.CE_RESPONSE, TIME, item.v1_response(), component="explainer"),
             headers=b.STRUCTURED_HEADERS,
@@ -91,7 +91,7 @@ def test_v1_bodies_and_other_components_are_skipped_and_counted() -> None:
     expected = native(
         KSERVE_NATIVE,
         [
-            Record("inference-logs", v)
+            record("inference-logs", v)
             for v in item.native_features(ts=TS) + item.native_predictions(ts=TS)
         ],
     )
@@ -132,13 +132,13 @@ def test_seldon_topics_keys_and_request_id_header() -> None:
             headers = [*pipeline, ("x-request-id", item.request_id.encode())]
         request = item.pb_request_columns(use_raw=i % 2 == 0)
         response = item.pb_response(use_raw=i % 2 == 1) if i != 4 else _json(item.v2_response())
-        records.append(Record(SELDON_IN, request, key=key, headers=headers))
-        records.append(Record(SELDON_OUT, response, key=key, headers=headers))
-        expected += [Record(SELDON_IN, v) for v in item.native_features()]
-        expected += [Record(SELDON_OUT, v) for v in item.native_predictions()]
+        records.append(record(SELDON_IN, request, key=key, headers=headers))
+        records.append(record(SELDON_OUT, response, key=key, headers=headers))
+        expected += [record(SELDON_IN, v) for v in item.native_features()]
+        expected += [record(SELDON_OUT, v) for v in item.native_predictions()]
     other = items[0]
     records.append(
-        Record(
+        record(
             SELDON_IN, other.pb_request_columns(False), key=b"0.x.y", headers=[("pipeline", b"ab")]
         )
     )

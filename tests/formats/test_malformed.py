@@ -10,7 +10,7 @@ from monitor.errors import ConfigError
 from monitor.join import JoinBuffer
 from tests.formats import builders as b
 from tests.formats import wire
-from tests.formats.records import Record, config, decode
+from tests.formats.records import config, decode, record
 
 _json = msgspec.json.encode
 CONFIG = config(
@@ -60,7 +60,7 @@ MALFORMED = [
 
 @pytest.mark.parametrize(("value", "reason", "detail"), MALFORMED)
 def test_malformed_requests_get_precise_reasons(value: bytes, reason: str, detail: str) -> None:
-    events, rejected, _ = decode(CONFIG, [Record("requests", value)])
+    events, rejected, _ = decode(CONFIG, [record("requests", value)])
     assert events == []
     assert [r.reason for r in rejected] == [reason]
     assert detail in rejected[0].detail
@@ -79,7 +79,7 @@ def test_response_problems_and_bad_rows_among_good_ones() -> None:
         tensor("income", "FP64", [3, 1], [1.0, 2.0, 3.0]),
         tensor("region", "BYTES", [3, 1], ["eu", "x" * 300, "us"]),
     )
-    events, rejected, _ = decode(CONFIG, [Record("responses", missing), Record("requests", rows)])
+    events, rejected, _ = decode(CONFIG, [record("responses", missing), record("requests", rows)])
     assert [(r.reason, r.record.offset) for r in rejected] == [
         ("missing_tensor", 0),
         ("wrong_type", 1),
@@ -102,14 +102,14 @@ formats: {logs: {type: kserve_cloudevents, encoding: json}}
         h for h in b.ce_binary("a", b.CE_REQUEST, "2025-11-28T00:00:00Z") if h[0] != "ce_type"
     ]
     records = [
-        Record("logs", body, headers=no_type),
-        Record("logs", body, headers=b.ce_binary("a", "dev.example.other", "2025-11-28T00:00:00Z")),
-        Record(
+        record("logs", body, headers=no_type),
+        record("logs", body, headers=b.ce_binary("a", "dev.example.other", "2025-11-28T00:00:00Z")),
+        record(
             "logs",
             item.pb_request_columns(False),
             headers=b.ce_binary("a", b.CE_REQUEST, "2025-11-28T00:00:00Z"),
         ),
-        Record("logs", b'{"id": "x"}', headers=b.STRUCTURED_HEADERS),
+        record("logs", b'{"id": "x"}', headers=b.STRUCTURED_HEADERS),
     ]
     _, rejected, _ = decode(cfg, records)
     assert [r.reason for r in rejected] == [
@@ -130,8 +130,8 @@ trace_headers: {names: [traceparent, x-request-id], max_length: 16}
     feat = _json({"id": "e", "model": "credit-risk", "features": {"income": 1.0}})
     pred = _json({"id": "e", "model": "credit-risk", "prediction": {"score": 0.5}})
     records = [
-        Record("f", feat, headers=[("traceparent", b"00-" + b"a" * 40), ("secret", b"s")]),
-        Record("p", pred, headers=[("X-Request-Id", b"req-1"), ("traceparent", b"other")]),
+        record("f", feat, headers=[("traceparent", b"00-" + b"a" * 40), ("secret", b"s")]),
+        record("p", pred, headers=[("X-Request-Id", b"req-1"), ("traceparent", b"other")]),
     ]
     events, rejected, _ = decode(cfg, records)
     assert rejected == []
