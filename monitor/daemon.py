@@ -128,6 +128,7 @@ class Daemon:
         self.store = CheckpointStore(cfg.state_topic, cfg.kafka.consumer.group_id, reader)
         self.consumer = make_consumer(cfg.kafka)
         self._wait_for_topics()
+        self._know_output_topics()
         self.consumer.subscribe(self.inputs, listener=_Rebalance(self))
         self.governance.started()
         heap.settle()
@@ -331,6 +332,19 @@ class Daemon:
             self.log.info("state_topic_created", topic=self.config.state_topic, partitions=needed)
         if self.config.audit.enabled:
             ensure_topics(self.config, {self.config.audit.topic: needed})
+
+    def _know_output_topics(self) -> None:
+        """The producer learns every output topic's partitions before the first batch. A
+        first send to a topic it does not know waits for that topic's metadata; on the
+        embedded broker the wait now and then outlasted the shutdown timeout, holding a
+        batch's dead letters back (uncommitted, so processed again after a restart)."""
+        topics = self.config.topics
+        outputs = [topics.review, topics.alerts, topics.dead_letter, topics.joined]
+        for topic in dict.fromkeys(t for t in [*outputs, topics.approved] if t):
+            try:
+                self.producer.partitions_for(topic)
+            except KafkaError as exc:
+                self.log.warning("output_topic_unknown", topic=topic, error=str(exc))
 
     def _probe(self) -> None:
         self._next_probe = time.monotonic() + PROBE_INTERVAL_S

@@ -60,7 +60,7 @@ class Decoder:
         self.models: dict[str, ModelConfig] = dict(config.models)
         self.label_topic = config.topics.labels
         self._now = now
-        self.fast_lane = FastLane(self.models)
+        self.fast_lane = FastLane(self.models, self.limits)
 
     def decode(self, records: Sequence[SourceRecord]) -> tuple[list[Event], list[Rejected]]:
         rejected: list[Rejected] = []
@@ -226,12 +226,7 @@ class Decoder:
         columns = batch.columns
         bad: dict[int, tuple[str, str]] = {}
         limits = self.limits
-        id_limit = limits.max_id_length
-        ids = batch.ids
-        if "" in ids or max(map(len, ids)) > id_limit:
-            for i, event_id in enumerate(ids):
-                if not event_id or len(event_id) > id_limit:
-                    bad[i] = (Reasons.INVALID_ID, f"id must be 1..{id_limit} characters")
+        ids = batch.ids  # their length is checked by the fast lane's decoder
         stamps: Sequence[Any] = batch.stamps
         try:
             # array("d") takes numbers only (numpy would parse a numeric string, which
@@ -260,25 +255,16 @@ class Decoder:
             attributes = [given or None for given in batch.attributes]
         else:
             attributes = repeat(None)
-        required = set(lane.required)
-        category_limit = limits.max_category_length
-        for name in self.models[lane.model].features:
+        # Category lengths are checked by the fast lane's decoder.
+        for name in lane.required:
             numeric = columns.numeric.get(name)
-            if name in required:
-                missing = (
-                    np.isnan(numeric)
-                    if numeric is not None
-                    else np.array([v is None for v in columns.categorical[name]])
-                )
-                for i in np.flatnonzero(missing).tolist():
-                    bad.setdefault(i, (Reasons.MISSING_FEATURE, f"feature {name!r} is required"))
-            if numeric is None:
-                values = columns.categorical[name]
-                if max(map(len, filter(None, values)), default=0) > category_limit:
-                    detail = f"feature {name!r} longer than {category_limit}"
-                    for i, v in enumerate(values):
-                        if v is not None and len(v) > category_limit:
-                            bad.setdefault(i, (Reasons.WRONG_TYPE, detail))
+            missing = (
+                np.isnan(numeric)
+                if numeric is not None
+                else np.array([v is None for v in columns.categorical[name]])
+            )
+            for i in np.flatnonzero(missing).tolist():
+                bad.setdefault(i, (Reasons.MISSING_FEATURE, f"feature {name!r} is required"))
         versions: Sequence[Any] = batch.versions
         if not {type(v) for v in set(versions)} <= {str, type(None)}:
             versions = [v if v is None or type(v) is str else str(v) for v in versions]

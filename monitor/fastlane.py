@@ -18,14 +18,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from operator import attrgetter, itemgetter
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import numpy as np
 from msgspec import UNSET, UnsetType
 from msgspec.structs import astuple
 
-from monitor.config import ModelConfig
+from monitor.config import InputLimits, ModelConfig
 
 _ATTRIBUTES: dict[type, dict[str, str]] = {}
 
@@ -118,12 +118,17 @@ class ColumnBatch:
 class ModelLane:
     """The fast-lane decoder of one model."""
 
-    def __init__(self, index: int, model: str, config: ModelConfig) -> None:
+    def __init__(self, index: int, model: str, config: ModelConfig, limits: InputLimits) -> None:
         self.model = model
         self.numeric = [n for n, f in config.features.items() if f.type == "numeric"]
         self.categorical = [n for n, f in config.features.items() if f.type == "categorical"]
         self.required = [n for n, f in config.features.items() if f.required]
-        fields = [(n, float) for n in self.numeric] + [(n, str) for n in self.categorical]
+        # The length limits are checked by msgspec while it decodes, instead of in a pass
+        # over the batch's strings afterwards; a record that breaks one takes the general
+        # path, which names it.
+        category = Annotated[str, msgspec.Meta(max_length=limits.max_category_length)]
+        event_id = Annotated[str, msgspec.Meta(min_length=1, max_length=limits.max_id_length)]
+        fields = [(n, float) for n in self.numeric] + [(n, category) for n in self.categorical]
         self.features_type = _values_struct(f"Features{index}", fields)
         # A row's values come out as one tuple in C (the struct's fields are the numeric
         # features, then the categorical ones); numpy reads the numeric parts of all rows
@@ -134,7 +139,7 @@ class ModelLane:
         self.event_type = msgspec.defstruct(
             f"FastEvent{index}",
             [
-                ("id", str),
+                ("id", event_id),
                 ("features", self.features_type),
                 ("prediction", PredictionValues),
                 ("ts", float | str | None, None),
@@ -241,8 +246,8 @@ def _present(values: list[Any]) -> list[Any]:
 class FastLane:
     """Decoders of every configured model: a tagged union on ``model``."""
 
-    def __init__(self, models: dict[str, ModelConfig]) -> None:
-        self.lanes = {m: ModelLane(i, m, c) for i, (m, c) in enumerate(models.items())}
+    def __init__(self, models: dict[str, ModelConfig], limits: InputLimits) -> None:
+        self.lanes = {m: ModelLane(i, m, c, limits) for i, (m, c) in enumerate(models.items())}
         types = tuple(lane.event_type for lane in self.lanes.values())
         self._by_type = {lane.event_type: lane for lane in self.lanes.values()}
         target: Any = types[0] if len(types) == 1 else types  # msgspec takes a Union

@@ -61,22 +61,34 @@ def read_all(bootstrap: str, topic: str, timeout_s: float = 30.0) -> list[Any]:
     """Every record currently in ``topic`` (all partitions), without a consumer group."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        # kafka-python's metadata request to the embedded broker is now and then cancelled,
+        # and the topic then seems to have no partitions: ask again (every topic read here
+        # exists).
+        parts = consumer.partitions_for_topic(topic)
+        ask_until = time.monotonic() + timeout_s
+        while not parts and time.monotonic() < ask_until:
+            time.sleep(0.2)
+            parts = consumer.partitions_for_topic(topic)
+        tps = [TopicPartition(topic, p) for p in sorted(parts or ())]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
         ends = consumer.end_offsets(tps)
         records: list[Any] = []
-        deadline = time.monotonic() + timeout_s
+        started = time.monotonic()
+        deadline = started + timeout_s
         # Past the end offsets, read until a poll is empty: the embedded broker reports a
-        # partition's end at the start of its last record batch.
+        # partition's end at the start of its last record batch, so a topic holding one
+        # batch reports 0, like an empty one. A first poll may come back empty before the
+        # fetch is answered: with nothing read yet, keep polling for a second.
         while True:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"reading {topic} timed out")
             polled = consumer.poll(timeout_ms=300)
             for batch in polled.values():
                 records.extend(batch)
-            if not polled and all(consumer.position(tp) >= ends[tp] for tp in tps):
+            if polled or not all(consumer.position(tp) >= ends[tp] for tp in tps):
+                continue
+            if records or time.monotonic() - started >= 1.0:
                 return records
     finally:
         consumer.close()
