@@ -16,6 +16,7 @@ since the previous one. Restores build the same dict, oldest first, as before.
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from collections.abc import Iterator
 from itertools import islice
@@ -35,14 +36,18 @@ class Decision(msgspec.Struct, array_like=True, gc=False):
     predicted: Any  # class label (str) or value (float)
     partition: int
     offset: int
+    # The number of the checkpoint segment that holds its encoding; -1 until one does. On
+    # the decision itself, so that finding it costs no second dict per waiting decision.
+    segment: int = -1
 
 
 class _Segment:
     """Decisions that started waiting between two checkpoints, encoded once."""
 
-    __slots__ = ("blob", "dropped", "gone", "gone_blobs", "gone_count", "keys")
+    __slots__ = ("blob", "dropped", "gone", "gone_blobs", "gone_count", "keys", "number")
 
-    def __init__(self, keys: list[Key], blob: bytes) -> None:
+    def __init__(self, number: int, keys: list[Key], blob: bytes) -> None:
+        self.number = number
         self.reset(keys, blob)
 
     def reset(self, keys: list[Key], blob: bytes) -> None:
@@ -76,9 +81,8 @@ class WaitingDecisions:
 
     def _clear(self) -> None:
         self._entries: dict[Key, Decision] = {}
-        # Which segment holds a key's encoding; None while it is newer than the last seal.
-        self._where: dict[Key, _Segment | None] = {}
-        self._segments: list[_Segment] = []
+        self._segments: dict[int, _Segment] = {}  # by number, oldest first
+        self._numbers = itertools.count()
         self._unsealed = 0
 
     def __len__(self) -> int:
@@ -94,34 +98,39 @@ class WaitingDecisions:
         return iter(self._entries.items())
 
     def put(self, key: Key, decision: Decision) -> None:
-        if key in self._entries:
-            self.pop(key)
-        self._entries[key] = decision
-        self._where[key] = None
+        """``decision`` must be new (its ``segment`` -1)."""
+        entries = self._entries
+        old = entries.pop(key, None)
+        if old is not None:
+            self._left(key, old)
+        entries[key] = decision
         self._unsealed += 1
 
     def pop(self, key: Key) -> Decision | None:
         """Remove a decision wherever it waits (its label came, or it was re-sent)."""
         decision = self._entries.pop(key, None)
         if decision is not None:
-            segment = self._where.pop(key)
-            if segment is None:
-                self._unsealed -= 1
-            else:
-                segment.gone.append(key)
-                segment.gone_count += 1
+            self._left(key, decision)
         return decision
+
+    def _left(self, key: Key, decision: Decision) -> None:
+        if decision.segment < 0:
+            self._unsealed -= 1
+        else:
+            segment = self._segments[decision.segment]
+            segment.gone.append(key)
+            segment.gone_count += 1
 
     def drop_oldest(self, count: int) -> list[Key]:
         """Remove the ``count`` oldest decisions (expiry); their keys, oldest first."""
-        keys = list(islice(self._entries, count))
+        entries = self._entries
+        keys = list(islice(entries, count))
         for key in keys:
-            del self._entries[key]
-            segment = self._where.pop(key)
-            if segment is None:
+            number = entries.pop(key).segment
+            if number < 0:
                 self._unsealed -= 1
             else:
-                segment.dropped += 1
+                self._segments[number].dropped += 1
         return keys
 
     # -- checkpoints ------------------------------------------------------------------
@@ -130,27 +139,25 @@ class WaitingDecisions:
         is an LZ4 frame of the msgpack map ``{[model, id]: [ts, predicted, partition,
         offset]}``, kept from when it was sealed."""
         self._seal()
-        return [segment.snapshot() for segment in self._segments]
+        return [segment.snapshot() for segment in self._segments.values()]
 
     def _seal(self) -> None:
-        kept = []
-        for segment in self._segments:
+        entries = self._entries
+        for number, segment in list(self._segments.items()):
             if not segment.left:
-                continue
-            if segment.gone_count > segment.left:  # more left by label than is left: re-encode
-                alive = [k for k in segment.keys if self._where.get(k) is segment]
-                segment.reset(alive, _pack({k: self._entries[k] for k in alive}))
-            kept.append(segment)
+                del self._segments[number]
+            elif segment.gone_count > segment.left:  # more left by label than is left
+                alive = [k for k in segment.keys if _in(entries.get(k), number)]
+                segment.reset(alive, _pack({k: entries[k] for k in alive}))
         if self._unsealed:
             # Every key put since the last seal is after every older one: the newest entries.
-            keys = list(islice(reversed(self._entries), self._unsealed))
+            keys = list(islice(reversed(entries), self._unsealed))
             keys.reverse()
-            segment = _Segment(keys, _pack({k: self._entries[k] for k in keys}))
+            number = next(self._numbers)
             for key in keys:
-                self._where[key] = segment
-            kept.append(segment)
+                entries[key].segment = number
+            self._segments[number] = _Segment(number, keys, _pack({k: entries[k] for k in keys}))
             self._unsealed = 0
-        self._segments = kept
 
     def restore(self, saved: Any) -> None:
         """From ``snapshot``'s form, or the full map or list of earlier versions."""
@@ -190,8 +197,15 @@ def _lz4() -> Any:
     return lz4.frame
 
 
+def _in(decision: Decision | None, number: int) -> bool:
+    return decision is not None and decision.segment == number
+
+
 def _decision(fields: Any) -> Decision:
-    return fields if isinstance(fields, Decision) else Decision(*fields)
+    """A new decision (not in any segment) from a checkpoint's fields."""
+    if isinstance(fields, Decision):
+        return Decision(fields.ts, fields.predicted, fields.partition, fields.offset)
+    return Decision(*fields[:4])
 
 
 def _decision_entry(item: list[Any]) -> tuple[Key, Decision]:
