@@ -25,7 +25,6 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from monitor.errors import KafkaIOError
-from monitor.kafka_io import KafkaSink
 from monitor.outputs import OutputRecord
 
 HEADER = "driftd-checkpoint"
@@ -66,13 +65,6 @@ class CheckpointStore:
         self.reader = reader
         self._sequence = itertools.count()
         self._prefix = f"{int(time.time() * 1000):x}"
-
-    def write(self, sink: KafkaSink, task: int, offsets: dict[str, int], state: bytes) -> int:
-        """Queue the checkpoint's records on ``sink``; the caller flushes. Returns its size."""
-        records, size = self.records(task, offsets, state)
-        for record in records:
-            sink.send(record, partition=task)
-        return size
 
     def records(
         self, task: int, offsets: dict[str, int], state: bytes

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kafka import OffsetAndMetadata, TopicPartition
@@ -50,7 +50,7 @@ class InFlight:
     size: int = 0  # compressed, of all tasks
     state_sent: bool = False
     # Deliveries before this index are known to be acknowledged: each check resumes there.
-    checked: int = field(default=0)
+    checked: int = 0
 
 
 class Checkpoints:
@@ -159,14 +159,7 @@ class Checkpoints:
             sink.wait(flight.deliveries[flight.checked :])
             flight.checked = len(flight.deliveries)
             return True
-        pending = flight.deliveries[flight.checked :]
-        done = 0
-        for future in pending:
-            if not future.is_done:
-                break
-            done += 1
-        acknowledged(pending[:done])  # raises for a failed one
-        flight.checked += done
+        flight.checked += acknowledged(flight.deliveries[flight.checked :])
         if flight.checked == len(flight.deliveries):
             return True
         if time.monotonic() > flight.deadline:

@@ -187,7 +187,7 @@ class KafkaSink:
                     raise DeliveryError(f"flush failed: {exc}") from exc
             except KafkaError as exc:
                 raise DeliveryError(f"flush failed: {exc}") from exc
-        if not acknowledged(futures):
+        if acknowledged(futures) < len(futures):
             raise DeliveryError("a record was not acknowledged within the delivery timeout")
 
     def discard(self) -> None:
@@ -195,17 +195,17 @@ class KafkaSink:
         self._futures = []
 
 
-def acknowledged(futures: list[Any]) -> bool:
-    """Whether every delivery is acknowledged (without waiting); DeliveryError if one
-    failed."""
-    for future in futures:
+def acknowledged(futures: list[Any]) -> int:
+    """How many deliveries, from the first on, are acknowledged (without waiting);
+    DeliveryError if one of them failed."""
+    for count, future in enumerate(futures):
         if not future.is_done:
-            return False
+            return count
         if future.failed():
             raise DeliveryError(f"a record was not written: {future.exception}") from (
                 future.exception if isinstance(future.exception, BaseException) else None
             )
-    return True
+    return len(futures)
 
 
 def ensure_topics(

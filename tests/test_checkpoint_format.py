@@ -11,14 +11,6 @@ from monitor import checkpoint
 from monitor.outputs import OutputRecord
 
 
-class _Sink:
-    def __init__(self) -> None:
-        self.records: list[OutputRecord] = []
-
-    def send(self, record: OutputRecord, partition: int | None = None) -> None:
-        self.records.append(record)
-
-
 class _Record:
     def __init__(self, record: OutputRecord) -> None:
         self.value = record.value
@@ -33,18 +25,15 @@ def _store() -> checkpoint.CheckpointStore:
 
 
 def test_a_checkpoint_is_an_lz4_frame_in_chunks_that_reads_back() -> None:
-    sink = _Sink()
-    size = _store().write(sink, 3, {"features": 42}, STATE)  # type: ignore[arg-type]
-    blob = b"".join(r.value or b"" for r in sink.records)
-    assert len(sink.records) > 1 and size == len(blob) < len(STATE)
+    records, size = _store().records(3, {"features": 42}, STATE)
+    blob = b"".join(r.value or b"" for r in records)
+    assert len(records) > 1 and size == len(blob) < len(STATE)
     assert lz4.frame.decompress(blob) == STATE  # the LZ4 library itself reads it
-    found = checkpoint.newest_complete([_Record(r) for r in sink.records])
+    found = checkpoint.newest_complete([_Record(r) for r in records])
     assert found is not None and found.state == STATE and found.offsets == {"features": 42}
 
 
 def test_a_zlib_checkpoint_of_an_earlier_version_still_reads() -> None:
-    sink = _Sink()
-    _store().write(sink, 0, {"features": 7}, STATE)  # type: ignore[arg-type]
     old = zlib.compress(STATE, 1)
     meta = msgspec.json.encode({"id": "old-1", "chunk": 0, "chunks": 1, "offsets": {"f": 7}})
     record = OutputRecord("state", old, b"group/0/0", [(checkpoint.HEADER, meta)])
