@@ -16,10 +16,11 @@ since the previous one. Restores build the same dict, oldest first, as before.
 
 from __future__ import annotations
 
-import itertools
+from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -36,18 +37,24 @@ class Decision(msgspec.Struct, array_like=True, gc=False):
     predicted: Any  # class label (str) or value (float)
     partition: int
     offset: int
-    # The number of the checkpoint segment that holds its encoding; -1 until one does. On
-    # the decision itself, so that finding it costs no second dict per waiting decision.
-    segment: int = -1
+    # Its place in the order of arrival (set when it starts waiting): a checkpoint segment
+    # holds a range of these, so neither sealing a segment nor finding a decision's costs
+    # a write or a second dict per waiting decision.
+    seq: int = -1
+
+
+_seq_of = attrgetter("seq")
 
 
 class _Segment:
-    """Decisions that started waiting between two checkpoints, encoded once."""
+    """Decisions that started waiting between two checkpoints (``seq`` in ``[start,
+    end)``), encoded once."""
 
-    __slots__ = ("blob", "dropped", "gone", "gone_blobs", "gone_count", "keys", "number")
+    __slots__ = ("blob", "dropped", "end", "gone", "gone_blobs", "gone_count", "keys", "start")
 
-    def __init__(self, number: int, keys: list[Key], blob: bytes) -> None:
-        self.number = number
+    def __init__(self, start: int, end: int, keys: list[Key], blob: bytes) -> None:
+        self.start = start
+        self.end = end
         self.reset(keys, blob)
 
     def reset(self, keys: list[Key], blob: bytes) -> None:
@@ -80,10 +87,12 @@ class WaitingDecisions:
         self._clear()
 
     def _clear(self) -> None:
+        # In order of arrival, so in ascending ``seq``.
         self._entries: dict[Key, Decision] = {}
-        self._segments: dict[int, _Segment] = {}  # by number, oldest first
-        self._numbers = itertools.count()
-        self._unsealed = 0
+        self._segments: list[_Segment] = []  # oldest first
+        self._starts: list[int] = []  # each segment's start, for bisection
+        self._next = 0  # the ``seq`` of the next decision
+        self._sealed_until = 0  # decisions from this ``seq`` on are in no segment yet
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -98,13 +107,36 @@ class WaitingDecisions:
         return iter(self._entries.items())
 
     def put(self, key: Key, decision: Decision) -> None:
-        """``decision`` must be new (its ``segment`` -1)."""
+        """A new ``decision`` for ``key``: it replaces one still waiting."""
         entries = self._entries
         old = entries.pop(key, None)
         if old is not None:
             self._left(key, old)
+        decision.seq = self._next
+        self._next += 1
         entries[key] = decision
-        self._unsealed += 1
+
+    def put_new(
+        self,
+        keys: Sequence[Key],
+        ts: Iterable[float],
+        predicted: Iterable[Any],
+        partitions: Iterable[int],
+        offsets: Iterable[int],
+    ) -> bool:
+        """``put`` of a batch of new decisions in one pass in C, when no key is waiting
+        and none repeats (the usual batch); False, and nothing done, otherwise."""
+        entries = self._entries
+        distinct = set(keys)
+        if len(distinct) != len(keys) or not entries.keys().isdisjoint(distinct):
+            return False
+        start = self._next
+        self._next += len(keys)
+        seqs = range(start, self._next)
+        entries.update(
+            zip(keys, map(Decision, ts, predicted, partitions, offsets, seqs), strict=True)
+        )
+        return True
 
     def pop(self, key: Key) -> Decision | None:
         """Remove a decision wherever it waits (its label came, or it was re-sent)."""
@@ -114,50 +146,59 @@ class WaitingDecisions:
         return decision
 
     def _left(self, key: Key, decision: Decision) -> None:
-        if decision.segment < 0:
-            self._unsealed -= 1
-        else:
-            segment = self._segments[decision.segment]
-            segment.gone.append(key)
-            segment.gone_count += 1
+        if decision.seq >= self._sealed_until:
+            return  # in no segment yet: nothing to note
+        segment = self._segments[bisect_right(self._starts, decision.seq) - 1]
+        segment.gone.append(key)
+        segment.gone_count += 1
 
     def drop_oldest(self, count: int) -> list[Key]:
         """Remove the ``count`` oldest decisions (expiry); their keys, oldest first."""
         entries = self._entries
         keys = list(islice(entries, count))
-        for key in keys:
-            number = entries.pop(key).segment
-            if number < 0:
-                self._unsealed -= 1
-            else:
-                self._segments[number].dropped += 1
+        seqs = list(map(_seq_of, map(entries.pop, keys)))  # ascending
+        # Each segment's share of them is a run of ``seqs``: counted by bisection.
+        done = 0
+        for segment in self._segments:
+            if done == len(seqs):
+                break
+            until = bisect_right(seqs, segment.end - 1, done)
+            segment.dropped += until - done
+            done = until
         return keys
 
     # -- checkpoints ------------------------------------------------------------------
     def snapshot(self) -> list[Any]:
         """``[[segment, dropped, [[gone key, ...], ...]], ...]``, oldest first; a segment
         is an LZ4 frame of the msgpack map ``{[model, id]: [ts, predicted, partition,
-        offset]}``, kept from when it was sealed."""
+        offset, seq]}``, kept from when it was sealed."""
         self._seal()
-        return [segment.snapshot() for segment in self._segments.values()]
+        return [segment.snapshot() for segment in self._segments]
 
     def _seal(self) -> None:
         entries = self._entries
-        for number, segment in list(self._segments.items()):
+        kept = []
+        for segment in self._segments:
             if not segment.left:
-                del self._segments[number]
-            elif segment.gone_count > segment.left:  # more left by label than is left
-                alive = [k for k in segment.keys if _in(entries.get(k), number)]
-                segment.reset(alive, _pack({k: entries[k] for k in alive}))
-        if self._unsealed:
-            # Every key put since the last seal is after every older one: the newest entries.
-            keys = list(islice(reversed(entries), self._unsealed))
+                continue
+            if segment.gone_count > segment.left:  # more left by label than is left
+                alive = [k for k in segment.keys if _in(entries.get(k), segment)]
+                segment.reset(alive, _pack(alive, list(map(entries.__getitem__, alive))))
+            kept.append(segment)
+        unsealed = self._next - self._sealed_until
+        if unsealed and entries:
+            # The newest entries are those put since the last seal (still waiting).
+            keys = list(islice(reversed(entries), unsealed))
             keys.reverse()
-            number = next(self._numbers)
-            for key in keys:
-                entries[key].segment = number
-            self._segments[number] = _Segment(number, keys, _pack({k: entries[k] for k in keys}))
-            self._unsealed = 0
+            values = list(map(entries.__getitem__, keys))
+            first = bisect_right(list(map(_seq_of, values)), self._sealed_until - 1)
+            keys, values = keys[first:], values[first:]
+            if keys:
+                blob = _pack(keys, values)
+                kept.append(_Segment(self._sealed_until, self._next, keys, blob))
+        self._sealed_until = self._next
+        self._segments = kept
+        self._starts = [segment.start for segment in kept]
 
     def restore(self, saved: Any) -> None:
         """From ``snapshot``'s form, or the full map or list of earlier versions."""
@@ -174,8 +215,9 @@ class WaitingDecisions:
         self._seal()
 
 
-def _pack(part: dict[Key, Decision]) -> bytes:
-    return bytes(_lz4().compress(_encode(part)))
+def _pack(keys: list[Key], decisions: list[Decision]) -> bytes:
+    # dict(zip()) builds the map in C (a comprehension cost as much as the encoding).
+    return bytes(_lz4().compress(_encode(dict(zip(keys, decisions, strict=True)))))
 
 
 def _unpack(blob: bytes, dropped: int, gone_lists: list[list[Any]]) -> dict[Any, Any]:
@@ -197,8 +239,8 @@ def _lz4() -> Any:
     return lz4.frame
 
 
-def _in(decision: Decision | None, number: int) -> bool:
-    return decision is not None and decision.segment == number
+def _in(decision: Decision | None, segment: _Segment) -> bool:
+    return decision is not None and segment.start <= decision.seq < segment.end
 
 
 def _decision(fields: Any) -> Decision:

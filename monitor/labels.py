@@ -15,11 +15,14 @@ import itertools
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
-from monitor.events import Event, categorical_value
+from monitor.events import Event, categorical_value, event_offset, event_partition, event_ts
 from monitor.fastlane import fast_rows, pick
 from monitor.label_state import Decision, ExpiredKeys, Key, WaitingDecisions
+
+_key_of = attrgetter("model", "id")
 
 
 @dataclass(slots=True)
@@ -77,11 +80,28 @@ class LabelJoin:
         predictions = self._predicted_fast(events)
         if predictions is None:
             predictions = [self._predicted(event) for event in events]
+        keys = list(map(_key_of, events))
+        if not self._add_new(keys, events, predictions):
+            self._add_each(keys, events, predictions)
+        self._expire()
+
+    def _add_new(self, keys: list[Key], events: list[Event], predictions: list[Any]) -> bool:
+        """The usual batch (every decision new, none waited for by an early label) in a
+        few passes in C; False, and nothing done, otherwise."""
+        if None in predictions or (self.early and not self.early.keys().isdisjoint(keys)):
+            return False
+        stamps = list(map(event_ts, events))
+        parts, offsets = map(event_partition, events), map(event_offset, events)
+        if not self.decisions.put_new(keys, stamps, predictions, parts, offsets):
+            return False
+        self.watermark = max(self.watermark, max(stamps, default=self.watermark))
+        return True
+
+    def _add_each(self, keys: list[Key], events: list[Event], predictions: list[Any]) -> None:
         watermark = self.watermark
-        for event, predicted in zip(events, predictions, strict=True):
+        for key, event, predicted in zip(keys, events, predictions, strict=True):
             if predicted is None:
                 continue
-            key = (event.model, event.id)
             ts = event.ts
             decision = Decision(ts, predicted, event.partition, event.offset)
             if ts > watermark:
@@ -91,7 +111,6 @@ class LabelJoin:
                 self._found.append((early, decision))
                 continue
             self.decisions.put(key, decision)
-        self._expire()
 
     @property
     def has_work(self) -> bool:
@@ -172,15 +191,20 @@ class LabelJoin:
                 (None if math.isnan(s) else 1.0 if s >= threshold else 0.0) if v is None else v
                 for v, s in zip(labels, scores, strict=True)
             ]
-        canonical: dict[Any, Any] = {}
+        kinds = set(map(type, labels))
+        if len(kinds) == 1 and type(None) not in kinds:
+            # One type (so True and 1 cannot meet): canonicalise each distinct label once.
+            canonical = {value: categorical_value(value) for value in set(labels)}
+            return list(map(canonical.__getitem__, labels))
+        by_kind: dict[Any, Any] = {}
         out = []
         for value in labels:
-            # Few distinct labels: canonicalise each once (True and 1.0 are equal keys and
-            # spell the same category, "1"; the type is part of the key for "true").
+            # True and 1.0 are equal keys and spell the same category, "1"; the type is
+            # part of the key for "true".
             key = (type(value), value)
-            text = canonical.get(key)
+            text = by_kind.get(key)
             if text is None and value is not None:
-                text = canonical[key] = categorical_value(value)
+                text = by_kind[key] = categorical_value(value)
             out.append(text)
         return out
 

@@ -35,7 +35,19 @@ def test_waiting_decisions_restore_what_a_dict_holds(seed: int) -> None:
     for step in range(3000):
         key = ("m", f"e{rng.randrange(400)}")
         roll = rng.random()
-        if roll < 0.5:  # a decision, perhaps re-sent: it moves last
+        if roll < 0.05:  # a batch of decisions, the way the label join puts them
+            keys = [("m", f"e{rng.randrange(400)}") for _ in range(rng.randrange(1, 6))]
+            batch = [decision(step * 10 + i) for i in range(len(keys))]
+            fields = [[getattr(d, f) for d in batch] for f in ("ts", "predicted", "partition")]
+            offsets = [d.offset for d in batch]
+            new = not (set(keys) & set(model)) and len(set(keys)) == len(keys)
+            assert waiting.put_new(keys, *fields, offsets) == new
+            for key, one in zip(keys, batch, strict=True):
+                model.pop(key, None)
+                model[key] = one
+                if not new:
+                    waiting.put(key, one)
+        elif roll < 0.5:  # a decision, perhaps re-sent: it moves last
             model.pop(key, None)
             model[key] = decision(step)
             waiting.put(key, model[key])
@@ -64,9 +76,9 @@ def test_a_checkpoint_encodes_only_what_changed(monkeypatch: pytest.MonkeyPatch)
     packed: list[int] = []
     pack = label_state._pack
 
-    def counting(part: dict[Any, Decision]) -> bytes:
-        packed.append(len(part))
-        return pack(part)
+    def counting(keys: list[Any], decisions: list[Decision]) -> bytes:
+        packed.append(len(keys))
+        return pack(keys, decisions)
 
     monkeypatch.setattr(label_state, "_pack", counting)
     waiting = WaitingDecisions()
