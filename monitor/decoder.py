@@ -14,7 +14,7 @@ import time
 from array import array
 from collections.abc import Iterable, Sequence
 from itertools import compress, repeat
-from operator import attrgetter, is_, is_not
+from operator import attrgetter, is_, is_not, not_
 from typing import Any, cast
 
 import msgspec
@@ -107,10 +107,16 @@ class Decoder:
         topics = list(map(_topic_of, records))
         label_topic = self.label_topic
         limit = self.limits.max_message_bytes
-        if label_topic not in topics and all(values) and max(map(len, values), default=0) <= limit:
-            return range(len(records)), [], values  # the usual batch: checked in C
-        positions: list[int] = []
-        general: list[int] = []
+        if all(values) and max(map(len, values), default=0) <= limit:
+            if label_topic not in topics:
+                return range(len(records)), [], values  # the usual batch: checked in C
+            # Decisions and labels: told apart in C too.
+            is_label = list(map(label_topic.__eq__, topics))
+            general = list(compress(range(len(records)), is_label))
+            positions = list(compress(range(len(records)), map(not_, is_label)))
+            return positions, general, list(map(values.__getitem__, positions))
+        positions = []
+        general = []
         for i, (value, topic) in enumerate(zip(values, topics, strict=True)):
             if value and len(value) <= limit and topic != label_topic:
                 positions.append(i)

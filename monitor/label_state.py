@@ -116,6 +116,11 @@ class WaitingDecisions:
         self._next += 1
         entries[key] = decision
 
+    def are_new(self, keys: Sequence[Key]) -> bool:
+        """No key repeats and none is waiting."""
+        distinct = set(keys)
+        return len(distinct) == len(keys) and self._entries.keys().isdisjoint(distinct)
+
     def put_new(
         self,
         keys: Sequence[Key],
@@ -123,20 +128,13 @@ class WaitingDecisions:
         predicted: Iterable[Any],
         partitions: Iterable[int],
         offsets: Iterable[int],
-    ) -> bool:
-        """``put`` of a batch of new decisions in one pass in C, when no key is waiting
-        and none repeats (the usual batch); False, and nothing done, otherwise."""
-        entries = self._entries
-        distinct = set(keys)
-        if len(distinct) != len(keys) or not entries.keys().isdisjoint(distinct):
-            return False
+    ) -> None:
+        """``put`` of a batch of new decisions (``are_new(keys)``) in one pass in C."""
         start = self._next
         self._next += len(keys)
         seqs = range(start, self._next)
-        entries.update(
-            zip(keys, map(Decision, ts, predicted, partitions, offsets, seqs), strict=True)
-        )
-        return True
+        decisions = map(Decision, ts, predicted, partitions, offsets, seqs)
+        self._entries.update(zip(keys, decisions, strict=True))
 
     def pop(self, key: Key) -> Decision | None:
         """Remove a decision wherever it waits (its label came, or it was re-sent)."""

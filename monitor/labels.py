@@ -15,7 +15,8 @@ import itertools
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
-from operator import attrgetter
+from itertools import compress
+from operator import attrgetter, not_
 from typing import Any
 
 from monitor.events import Event, categorical_value, event_offset, event_partition, event_ts
@@ -86,14 +87,26 @@ class LabelJoin:
         self._expire()
 
     def _add_new(self, keys: list[Key], events: list[Event], predictions: list[Any]) -> bool:
-        """The usual batch (every decision new, none waited for by an early label) in a
-        few passes in C; False, and nothing done, otherwise."""
-        if None in predictions or (self.early and not self.early.keys().isdisjoint(keys)):
+        """The usual batch (every decision new and with a prediction) in a few passes in
+        C; False, and nothing done, otherwise. Decisions that early labels wait for are
+        matched at the next ``add_labels``, as one by one."""
+        # (A key an early label waits for is not among the waiting decisions.)
+        if None in predictions or not self.decisions.are_new(keys):
             return False
         stamps = list(map(event_ts, events))
+        if self.early and not self.early.keys().isdisjoint(keys):
+            awaited = list(map(self.early.__contains__, keys))
+            rest = list(map(not_, awaited))
+            for key, event, predicted in compress(
+                zip(keys, events, predictions, strict=True), awaited
+            ):
+                decision = Decision(event.ts, predicted, event.partition, event.offset)
+                self._found.append((self.early.pop(key), decision))
+            keys, events = list(compress(keys, rest)), list(compress(events, rest))
+            predictions = list(compress(predictions, rest))
         parts, offsets = map(event_partition, events), map(event_offset, events)
-        if not self.decisions.put_new(keys, stamps, predictions, parts, offsets):
-            return False
+        waiting = stamps if len(events) == len(stamps) else list(map(event_ts, events))
+        self.decisions.put_new(keys, waiting, predictions, parts, offsets)
         self.watermark = max(self.watermark, max(stamps, default=self.watermark))
         return True
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import random
+
+import pytest
+
 from monitor.events import Event
-from monitor.labels import LabelJoin
+from monitor.labels import LabelJoin, LabelOutcome
 
 
 def decision(i: int, score: float = 0.9) -> Event:
@@ -83,3 +87,37 @@ def test_waiting_decisions_survive_a_checkpoint_in_every_format() -> None:
         assert outcome.matched == {"m": 5}
         errors = [item.error for item in outcome.released["m"]]
         assert errors == [0.0, 0.0, 0.0, 0.0, 0.0]  # predicted 0 (score < 0.5), truth 0
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_batches_join_like_one_decision_at_a_time(seed: int) -> None:
+    """Whole batches of new decisions go in at once; re-sent ones, repeats within a batch,
+    decisions early labels wait for and ones without a prediction take the one-by-one
+    path. Both must reach the same outcome as feeding every decision singly."""
+    rng = random.Random(seed)
+    batched, single = (
+        join(max_pending=60, reorder_seconds=3.0),
+        join(max_pending=60, reorder_seconds=3.0),
+    )
+    for step in range(300):
+        if rng.random() < 0.6:
+            batch = []
+            for _ in range(rng.randrange(1, 12)):
+                i = rng.randrange(step * 3, step * 3 + 40)  # repeats and re-sends happen
+                score = None if rng.random() < 0.03 else rng.random()
+                prediction = None if score is None else {"score": score}
+                batch.append(Event("m", f"e{i}", 1000.0 + i, None, {}, prediction, None, "d", 0, i))
+            batched.add_decisions(batch)
+            for event in batch:
+                single.add_decisions([event])
+        else:
+            labels = [label(rng.randrange(step * 3, step * 3 + 45), 1.0) for _ in range(3)]
+            assert outcome_of(batched.add_labels(labels)) == outcome_of(single.add_labels(labels))
+        assert batched.snapshot() == single.snapshot()
+
+
+def outcome_of(outcome: LabelOutcome) -> tuple[object, ...]:
+    released = {
+        m: [(i.ts, i.error, i.offset) for i in items] for m, items in outcome.released.items()
+    }
+    return released, outcome.matched, outcome.unmatched, outcome.late
