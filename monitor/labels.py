@@ -104,7 +104,7 @@ class LabelJoin:
                 self._found.append((self.early.pop(key), decision))
             keys, events = list(compress(keys, rest)), list(compress(events, rest))
             predictions = list(compress(predictions, rest))
-        parts, offsets = map(event_partition, events), map(event_offset, events)
+        parts, offsets = list(map(event_partition, events)), list(map(event_offset, events))
         waiting = stamps if len(events) == len(stamps) else list(map(event_ts, events))
         self.decisions.put_new(keys, waiting, predictions, parts, offsets)
         self.watermark = max(self.watermark, max(stamps, default=self.watermark))

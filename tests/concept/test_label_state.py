@@ -75,35 +75,47 @@ def test_waiting_decisions_restore_what_a_dict_holds(seed: int) -> None:
 
 
 def test_a_checkpoint_encodes_only_what_changed(monkeypatch: pytest.MonkeyPatch) -> None:
-    packed: list[int] = []
-    pack = label_state._pack
+    """Decisions are encoded once, when they arrive (or when a segment mostly left by
+    label is re-encoded); a checkpoint compresses only the segment of the new ones."""
+    encoded: list[int] = []  # decisions encoded
+    compressed: list[int] = []  # chunks compressed into a segment
+    chunk, compress = label_state._chunk, label_state._compress
 
-    def counting(keys: list[Any], decisions: list[Decision]) -> bytes:
-        packed.append(len(keys))
-        return pack(keys, decisions)
+    def counting_chunk(keys: list[Any], *columns: Any) -> bytes:
+        encoded.append(len(keys))
+        return chunk(keys, *columns)
 
-    monkeypatch.setattr(label_state, "_pack", counting)
+    def counting_compress(chunks: list[bytes]) -> bytes:
+        compressed.append(len(chunks))
+        return compress(chunks)
+
+    monkeypatch.setattr(label_state, "_chunk", counting_chunk)
+    monkeypatch.setattr(label_state, "_compress", counting_compress)
     waiting = WaitingDecisions()
-    for n in range(10_000):
-        waiting.put(("m", f"e{n}"), decision(n))
+    waiting.put_new(
+        [("m", f"e{n}") for n in range(10_000)],
+        *[[getattr(decision(n), f) for n in range(10_000)] for f in label_state._FIELDS],
+    )
     waiting.snapshot()
-    assert packed == [10_000]
+    assert (sum(encoded), compressed) == (10_000, [1])
 
+    encoded.clear()
+    compressed.clear()
     for n in range(10_000, 10_100):  # 100 new decisions, 50 labelled, 3 000 expired
         waiting.put(("m", f"e{n}"), decision(n))
     for n in range(5_000, 10_000, 100):
         waiting.pop(("m", f"e{n}"))
     assert waiting.drop_oldest(3_000) == [("m", f"e{n}") for n in range(3_000)]
-    packed.clear()
     saved = round_trip(waiting.snapshot())
-    assert packed == [100]  # the new ones: what left the first segment is only noted
+    assert (sum(encoded), compressed) == (100, [100])  # the new ones: one chunk each
     assert [(dropped, sum(map(len, gone))) for _, dropped, gone in saved] == [(3_000, 50), (0, 0)]
 
     for n in range(3_000, 8_000):  # labelled: more of it left by label than is left
         waiting.pop(("m", f"e{n}"))
-    packed.clear()
+    encoded.clear()
+    compressed.clear()
     waiting.snapshot()
-    assert packed == [2_000 - 20]  # re-encoded with what is left (20 labelled before)
+    assert (encoded, compressed) == ([2_000 - 20], [1])  # re-encoded: what is left
     waiting.drop_oldest(len(waiting))
     assert round_trip(waiting.snapshot()) == []
 
