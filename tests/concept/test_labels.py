@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import lz4.frame
 import msgspec
 import pytest
 
@@ -67,8 +68,6 @@ def test_pending_decisions_are_bounded() -> None:
 
 
 def test_waiting_decisions_survive_a_checkpoint_in_every_format() -> None:
-    import msgspec
-
     before = join()
     before.add_decisions([decision(i, score=0.2 + 0.1 * (i % 2)) for i in range(5)])
     state = msgspec.msgpack.decode(msgspec.msgpack.encode(before.snapshot()))
@@ -80,7 +79,16 @@ def test_waiting_decisions_survive_a_checkpoint_in_every_format() -> None:
     whole = dict(items)
     pairs = [[list(key), fields] for key, fields in items]
     flat = [[m, i, *fields] for (m, i), fields in items]
-    for decisions in (state["decisions"], whole, pairs, flat):
+    # Then segments: that map LZ4-compressed (with a segment number in the fields), the
+    # first entry expired since (dropped 1) and one left by label (a gone key).
+    expired = (("m", "expired"), [1.0, "0", 0, 0, 0])
+    labelled = (("m", "labelled"), [999.0, "1", 0, 99, 0])
+    first = dict([expired, *items[:2], labelled])
+    map_segments = [
+        [lz4.frame.compress(msgspec.msgpack.encode(first)), 1, [[list(labelled[0])]]],
+        [lz4.frame.compress(msgspec.msgpack.encode(dict(items[2:]))), 0, []],
+    ]
+    for decisions in (state["decisions"], map_segments, whole, pairs, flat):
         after = join()
         after.restore({**state, "decisions": decisions})
         assert list(after.decisions) == [("m", f"e{i}") for i in range(5)]
