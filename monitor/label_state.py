@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from itertools import islice
-from operator import attrgetter
+from operator import attrgetter, is_
 from typing import Any
 
 import msgspec
@@ -131,11 +131,6 @@ class WaitingDecisions:
         self._chunks.append(_chunk([key], *fields))
         self._chunk_keys.append([key])
 
-    def are_new(self, keys: Sequence[Key]) -> bool:
-        """No key repeats and none is waiting."""
-        distinct = set(keys)
-        return len(distinct) == len(keys) and self._entries.keys().isdisjoint(distinct)
-
     def put_new(
         self,
         keys: list[Key],
@@ -143,14 +138,24 @@ class WaitingDecisions:
         predicted: list[Any],
         partitions: list[int],
         offsets: list[int],
-    ) -> None:
-        """``put`` of a batch of new decisions (``are_new(keys)``), in a few passes in C."""
-        start = self._next
+    ) -> bool:
+        """``put`` of a batch of decisions in a few passes in C, when every key is new and
+        none repeats (the usual batch); False, and nothing changed, otherwise."""
+        start, entries = self._next, self._entries
+        seqs = range(start, start + len(keys))
+        decisions = list(map(Decision, ts, predicted, partitions, offsets, seqs))
+        # One pass over the (large) dict: setdefault inserts a new key and leaves a
+        # waiting one (or a repeat) alone, which shows as another decision in its place.
+        placed = list(map(entries.setdefault, keys, decisions))
+        if not all(map(is_, placed, decisions)):
+            for key, decision in zip(keys, decisions, strict=True):
+                if entries.get(key) is decision:
+                    del entries[key]
+            return False
         self._next += len(keys)
-        decisions = map(Decision, ts, predicted, partitions, offsets, range(start, self._next))
-        self._entries.update(zip(keys, decisions, strict=True))
         self._chunks.append(_chunk(keys, ts, predicted, partitions, offsets))
         self._chunk_keys.append(keys)
+        return True
 
     def pop(self, key: Key) -> Decision | None:
         """Remove a decision wherever it waits (its label came, or it was re-sent)."""
@@ -228,11 +233,8 @@ class WaitingDecisions:
         else:  # a list of entries, one per decision
             parts = [dict(_decision_entry(item) for item in saved)]
         pairs = [((m, i), _decision(f)) for part in parts for (m, i), f in part.items()]
-        keys = [key for key, _ in pairs]
-        if self.are_new(keys):
-            decisions = [d for _, d in pairs]
-            self.put_new(keys, *([getattr(d, f) for d in decisions] for f in _FIELDS))
-        else:
+        keys, decisions = [key for key, _ in pairs], [d for _, d in pairs]
+        if not self.put_new(keys, *([getattr(d, f) for d in decisions] for f in _FIELDS)):
             for key, decision in pairs:
                 self.put(key, decision)
         self._seal()

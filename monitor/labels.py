@@ -88,25 +88,28 @@ class LabelJoin:
 
     def _add_new(self, keys: list[Key], events: list[Event], predictions: list[Any]) -> bool:
         """The usual batch (every decision new and with a prediction) in a few passes in
-        C; False, and nothing done, otherwise. Decisions that early labels wait for are
+        C; False, and nothing changed, otherwise. Decisions that early labels wait for are
         matched at the next ``add_labels``, as one by one."""
-        # (A key an early label waits for is not among the waiting decisions.)
-        if None in predictions or not self.decisions.are_new(keys):
+        if None in predictions:
             return False
         stamps = list(map(event_ts, events))
+        awaited: list[bool] = []
+        rest, predicted_all = events, predictions
         if self.early and not self.early.keys().isdisjoint(keys):
             awaited = list(map(self.early.__contains__, keys))
-            rest = list(map(not_, awaited))
-            for key, event, predicted in compress(
-                zip(keys, events, predictions, strict=True), awaited
-            ):
+            if len(set(compress(keys, awaited))) != sum(awaited):
+                return False  # a decision an early label waits for, twice
+            keep = list(map(not_, awaited))
+            rest, keys = list(compress(events, keep)), list(compress(keys, keep))
+            predictions = list(compress(predictions, keep))
+        columns = list(map(event_ts, rest)) if awaited else stamps
+        parts, offsets = list(map(event_partition, rest)), list(map(event_offset, rest))
+        if not self.decisions.put_new(keys, columns, predictions, parts, offsets):
+            return False
+        if awaited:
+            for event, predicted in compress(zip(events, predicted_all, strict=True), awaited):
                 decision = Decision(event.ts, predicted, event.partition, event.offset)
-                self._found.append((self.early.pop(key), decision))
-            keys, events = list(compress(keys, rest)), list(compress(events, rest))
-            predictions = list(compress(predictions, rest))
-        parts, offsets = list(map(event_partition, events)), list(map(event_offset, events))
-        waiting = stamps if len(events) == len(stamps) else list(map(event_ts, events))
-        self.decisions.put_new(keys, waiting, predictions, parts, offsets)
+                self._found.append((self.early.pop((event.model, event.id)), decision))
         self.watermark = max(self.watermark, max(stamps, default=self.watermark))
         return True
 

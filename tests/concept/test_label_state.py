@@ -41,9 +41,7 @@ def test_waiting_decisions_restore_what_a_dict_holds(seed: int) -> None:
             fields = [[getattr(d, f) for d in batch] for f in ("ts", "predicted", "partition")]
             offsets = [d.offset for d in batch]
             new = not (set(keys) & set(model)) and len(set(keys)) == len(keys)
-            assert waiting.are_new(keys) == new
-            if new:
-                waiting.put_new(keys, *fields, offsets)
+            assert waiting.put_new(keys, *fields, offsets) == new
             for key, one in zip(keys, batch, strict=True):
                 model.pop(key, None)
                 model[key] = one
