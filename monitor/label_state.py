@@ -29,6 +29,10 @@ import msgspec
 
 Key = tuple[str, str]
 _encode = msgspec.msgpack.Encoder().encode
+# Decisions encoded since the last seal are sealed into a segment at this count even when
+# no checkpoint comes (replay, a daemon without a state topic): what they hold stays
+# bounded by ``labels.max_pending``, not by the length of the stream.
+SEAL_EVERY = 50_000
 
 
 class Decision(msgspec.Struct, array_like=True, gc=False):
@@ -130,6 +134,7 @@ class WaitingDecisions:
         fields = [decision.ts], [decision.predicted], [decision.partition], [decision.offset]
         self._chunks.append(_chunk([key], *fields))
         self._chunk_keys.append([key])
+        self._bound()
 
     def put_new(
         self,
@@ -155,7 +160,12 @@ class WaitingDecisions:
         self._next += len(keys)
         self._chunks.append(_chunk(keys, ts, predicted, partitions, offsets))
         self._chunk_keys.append(keys)
+        self._bound()
         return True
+
+    def _bound(self) -> None:
+        if self._next - self._sealed_until >= SEAL_EVERY:
+            self._seal()
 
     def pop(self, key: Key) -> Decision | None:
         """Remove a decision wherever it waits (its label came, or it was re-sent)."""

@@ -118,6 +118,25 @@ def test_a_checkpoint_encodes_only_what_changed(monkeypatch: pytest.MonkeyPatch)
     assert round_trip(waiting.snapshot()) == []
 
 
+def test_without_checkpoints_what_is_kept_stays_bounded() -> None:
+    """Replay takes no checkpoints: decisions that expired long ago must not be kept in
+    their encoded form either."""
+    waiting = WaitingDecisions()
+    for start in range(0, 400_000, 5_000):
+        keys = [("m", f"e{n}") for n in range(start, start + 5_000)]
+        columns = [
+            [getattr(decision(n), f) for n in range(start, start + 5_000)]
+            for f in label_state._FIELDS
+        ]
+        assert waiting.put_new(keys, *columns)
+        waiting.drop_oldest(max(0, len(waiting) - 20_000))  # max_pending 20 000
+        kept = sum(len(s.keys) for s in waiting._segments) + sum(map(len, waiting._chunk_keys))
+        assert kept <= 20_000 + 2 * 50_000  # live ones, and at most two seals behind
+    restored = WaitingDecisions()
+    restored.restore(round_trip(waiting.snapshot()))
+    assert values(restored.items()) == values(waiting.items())
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_expired_keys_restore_what_a_bounded_ordered_dict_holds(seed: int) -> None:
     rng = random.Random(seed)
