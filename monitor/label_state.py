@@ -104,8 +104,10 @@ class WaitingDecisions:
         self._starts: list[int] = []  # each segment's start, for bisection
         self._next = 0  # the ``seq`` of the next decision
         self._sealed_until = 0  # decisions from this ``seq`` on are in no segment yet
-        # Since the last seal: the chunks, their keys, and what left them.
+        # Since the last seal: the chunks, their keys, and what left them; decisions put
+        # one by one since the last chunk.
         self._chunks: list[bytes] = []
+        self._loose: list[tuple[Key, Decision]] = []
         self._chunk_keys: list[list[Key]] = []
         self._gone: list[Key] = []
         self._dropped = 0
@@ -131,9 +133,8 @@ class WaitingDecisions:
         decision.seq = self._next
         self._next += 1
         entries[key] = decision
-        fields = [decision.ts], [decision.predicted], [decision.partition], [decision.offset]
-        self._chunks.append(_chunk([key], *fields))
-        self._chunk_keys.append([key])
+        # Encoded with the next batch's chunk (or at the seal), not one chunk each.
+        self._loose.append((key, decision))
         self._bound()
 
     def put_new(
@@ -158,10 +159,20 @@ class WaitingDecisions:
                     del entries[key]
             return False
         self._next += len(keys)
+        self._encode_loose()
         self._chunks.append(_chunk(keys, ts, predicted, partitions, offsets))
         self._chunk_keys.append(keys)
         self._bound()
         return True
+
+    def _encode_loose(self) -> None:
+        """The decisions ``put`` one by one since the last chunk, as one chunk."""
+        if self._loose:
+            keys = [key for key, _ in self._loose]
+            decisions = [decision for _, decision in self._loose]
+            self._chunks.append(_chunk(keys, *_columns(decisions)))
+            self._chunk_keys.append(keys)
+            self._loose = []
 
     def _bound(self) -> None:
         if self._next - self._sealed_until >= SEAL_EVERY:
@@ -217,10 +228,10 @@ class WaitingDecisions:
                     {k for k in segment.keys if _in(entries.get(k), segment)},
                     key=lambda k: entries[k].seq,
                 )
-                decisions = [entries[k] for k in alive]
-                columns = [[getattr(d, f) for d in decisions] for f in _FIELDS]
-                segment.reset(alive, _compress([_chunk(alive, *columns)]))
+                chunk = _chunk(alive, *_columns([entries[k] for k in alive]))
+                segment.reset(alive, _compress([chunk]))
             kept.append(segment)
+        self._encode_loose()
         if self._chunks:
             keys = [key for chunk in self._chunk_keys for key in chunk]
             segment = _Segment(self._sealed_until, self._next, keys, _compress(self._chunks))
@@ -244,13 +255,17 @@ class WaitingDecisions:
             parts = [dict(_decision_entry(item) for item in saved)]
         pairs = [((m, i), _decision(f)) for part in parts for (m, i), f in part.items()]
         keys, decisions = [key for key, _ in pairs], [d for _, d in pairs]
-        if not self.put_new(keys, *([getattr(d, f) for d in decisions] for f in _FIELDS)):
+        if not self.put_new(keys, *_columns(decisions)):
             for key, decision in pairs:
                 self.put(key, decision)
         self._seal()
 
 
 _FIELDS = ("ts", "predicted", "partition", "offset")
+
+
+def _columns(decisions: list[Decision]) -> list[list[Any]]:
+    return [list(map(attrgetter(field), decisions)) for field in _FIELDS]
 
 
 def _chunk(

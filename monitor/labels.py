@@ -15,8 +15,8 @@ import itertools
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
-from itertools import compress
-from operator import attrgetter, not_
+from itertools import compress, repeat
+from operator import attrgetter, is_not, not_
 from typing import Any
 
 from monitor.events import Event, categorical_value, event_offset, event_partition, event_ts
@@ -87,11 +87,13 @@ class LabelJoin:
         self._expire()
 
     def _add_new(self, keys: list[Key], events: list[Event], predictions: list[Any]) -> bool:
-        """The usual batch (every decision new and with a prediction) in a few passes in
-        C; False, and nothing changed, otherwise. Decisions that early labels wait for are
+        """The usual batch (every decision new) in a few passes in C; False, and nothing
+        changed, otherwise. Decisions that early labels wait for are
         matched at the next ``add_labels``, as one by one."""
-        if None in predictions:
-            return False
+        if None in predictions:  # nothing to compare a label with: they do not wait
+            has = list(map(is_not, predictions, repeat(None)))
+            keys, events = list(compress(keys, has)), list(compress(events, has))
+            predictions = list(compress(predictions, has))
         stamps = list(map(event_ts, events))
         awaited: list[bool] = []
         rest, predicted_all = events, predictions
