@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from detectors.fairness import Disparity
 from monitor import __version__
 from monitor.drift import ReferenceSource
 from monitor.outputs import OutputRecord, encode_json
@@ -132,3 +133,62 @@ def event_time(alert: dict[str, Any]) -> float | None:
 
 def alert_record(body: dict[str, Any], topic: str) -> OutputRecord:
     return OutputRecord(topic, encode_json(body), body["dedup_key"].encode())
+
+
+def fairness_alert(
+    model: str,
+    attribute: str,
+    source: str,
+    metric: str,
+    status: str,
+    disparity: Disparity,
+    bound: float,
+    groups: tuple[str | None, str | None],
+    compared_rate: str | None,
+    rates: dict[str, dict[str, dict[str, Any]]],
+    window: dict[str, Any],
+    confidence: float,
+    min_group_size: int,
+    started: Any,
+) -> dict[str, Any]:
+    """A fairness metric's alert: the groups compared, every group's rate, the window."""
+    lowest, highest = groups
+    return {
+        "dedup_key": f"driftd/fairness/{model}/{attribute}/{metric}",
+        "status": status,
+        "kind": "fairness",
+        "severity": "warning",
+        "model": model,
+        "attribute": attribute,
+        "attribute_source": source,
+        "feature": attribute if source == "feature" else None,
+        "metric": metric,
+        "test": metric,
+        "statistic": disparity.value,
+        "bound": bound,
+        "violates_when": "below" if metric == "disparate_impact" else "above",
+        "compared_rate": compared_rate,
+        "lowest_group": lowest,
+        "highest_group": highest,
+        "separated_intervals": disparity.separated,
+        "confidence": confidence,
+        "min_group_size": min_group_size,
+        "rates": rates,
+        "window": window,
+        "violation_started": started,
+        "summary": _fairness_summary(model, attribute, metric, disparity.value, lowest, highest),
+        "driftd_version": __version__,
+    }
+
+
+def _fairness_summary(
+    model: str, attribute: str, metric: str, value: float | None, low: str | None, high: str | None
+) -> str:
+    name = {
+        "disparate_impact": "disparate impact",
+        "equal_opportunity": "equal-opportunity gap",
+        "equalized_odds": "equalised-odds gap",
+    }[metric]
+    if value is None:
+        return f"Fairness on {model}/{attribute}: {name} (insufficient data)"
+    return f"Fairness on {model}/{attribute}: {name} {value:.3g} ({low} vs {high})"

@@ -28,13 +28,13 @@ from detectors.fairness import (
     group_rates,
     rate_gap,
 )
-from monitor import __version__
+from monitor.alerts import alert_record, fairness_alert
 from monitor.config import Config
 from monitor.config_fairness import fairness_window
 from monitor.events import Event, categorical_value
 from monitor.labels import Labelled
 from monitor.metrics import Metrics
-from monitor.outputs import OutputRecord, encode_json
+from monitor.outputs import OutputRecord
 from monitor.streak import Streak, WindowSpan
 
 OTHER = "__other__"
@@ -319,37 +319,26 @@ class FairnessMonitor:
             )
         if status is None:
             return []
-        source = self.config.attributes[attribute]
-        body: dict[str, Any] = {
-            "dedup_key": f"driftd/fairness/{self.model}/{attribute}/{metric}",
-            "status": status,
-            "kind": "fairness",
-            "severity": "warning",
-            "model": self.model,
-            "attribute": attribute,
-            "attribute_source": source,
-            "feature": attribute if source == "feature" else None,
-            "metric": metric,
-            "test": metric,
-            "statistic": disparity.value,
-            "bound": bound,
-            "violates_when": "below" if metric == "disparate_impact" else "above",
-            "compared_rate": rate,
-            "lowest_group": lowest,
-            "highest_group": highest,
-            "separated_intervals": disparity.separated,
-            "confidence": self.config.confidence,
-            "min_group_size": self.config.min_group_size,
-            "rates": table,
-            "window": window,
-            "violation_started": streak.started,
-            "summary": _summary(self.model, attribute, metric, disparity.value, lowest, highest),
-            "driftd_version": __version__,
-        }
+        body = fairness_alert(
+            self.model,
+            attribute,
+            self.config.attributes[attribute],
+            metric,
+            status,
+            disparity,
+            bound,
+            (lowest, highest),
+            rate,
+            table,
+            window,
+            self.config.confidence,
+            self.config.min_group_size,
+            streak.started,
+        )
         self.metrics.alerts.labels(self.model, "fairness", status, "warning").inc()
         firing = self.metrics.alerts_firing.labels(self.model, "fairness")
         firing.inc() if status == "firing" else firing.dec()
-        return [OutputRecord(self.alerts_topic, encode_json(body), body["dedup_key"].encode())]
+        return [alert_record(body, self.alerts_topic)]
 
     @property
     def firing(self) -> int:
@@ -393,16 +382,3 @@ class FairnessMonitor:
 
     def release(self) -> None:
         self.metrics.alerts_firing.labels(self.model, "fairness").dec(self.firing)
-
-
-def _summary(
-    model: str, attribute: str, metric: str, value: float | None, low: str | None, high: str | None
-) -> str:
-    name = {
-        "disparate_impact": "disparate impact",
-        "equal_opportunity": "equal-opportunity gap",
-        "equalized_odds": "equalised-odds gap",
-    }[metric]
-    if value is None:
-        return f"Fairness on {model}/{attribute}: {name} (insufficient data)"
-    return f"Fairness on {model}/{attribute}: {name} {value:.3g} ({low} vs {high})"
