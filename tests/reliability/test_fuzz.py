@@ -1,5 +1,6 @@
 """Hostile input: hypothesis-generated messages through the real pipeline in process
-(over 10 000 in all), and a seeded batch through the real broker and daemon. Nothing
+(over 10 000 in all); a seeded batch through the real broker and daemon is in
+``test_fuzz_broker.py``. Nothing
 crashes, every message is either processed or dead-lettered with a known reason, and the
 counts add up exactly:
 
@@ -9,11 +10,8 @@ counts add up exactly:
 
 from __future__ import annotations
 
-import dataclasses
 import random
-import signal
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -22,81 +20,31 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from monitor.broker import EmbeddedBroker
 from monitor.config import Config
-from monitor.decoder import RawEvent
 from monitor.metrics import Metrics
 from monitor.pipeline import Pipeline
 from monitor.replay import FileRecord
-from tests.kafkatools import (
-    DaemonProcess,
-    create_topics,
-    decode_values,
-    produce,
-    read_all,
-    unique,
-    write_config,
+from tests.reliability.fuzz_accounting import (
+    DEAD,
+    FEATURES,
+    MILLIS,
+    PREDICTIONS,
+    check_letters,
+    draw_batch,
+    ground_truth,
+    make_config,
 )
 from tests.reliability.fuzz_messages import (
-    KNOWN_REASONS,
     MODEL,
     NOW,
-    OTHER_MODEL,
     HypothesisDraw,
     RandomDraw,
-    message,
     valid_body,
 )
-from tests.reliability.helpers import metric_sum, partition_of, wait_until
 
-FEATURES, PREDICTIONS, LABELS = "in.features", "in.predictions", "in.labels"
-MILLIS = int(NOW * 1000)
-DEAD = "dead"
 HOSTILE = 120  # drawn by hypothesis, per example
 FILLER = 500  # valid traffic around them, per example
 EXAMPLES = 17  # 17 x 620 = 10 540 messages, and 10 x 620 more with expiry
-
-
-def model_section() -> dict[str, Any]:
-    # Numeric features are required and the score is not tested for drift here: an
-    # optional numeric column without a single value during warm-up crashes the reference
-    # build (see test_optional_numeric_feature_absent_during_warmup), which the fuzz would
-    # otherwise keep finding.
-    common = {
-        "windows": [{"type": "tumbling", "size": 50}],
-        "reference": {"warmup_events": 100},
-        "detectors": {"score": []},
-    }
-    return {
-        MODEL: {
-            "features": {
-                "income": {"type": "numeric", "required": True},
-                "age": {"type": "numeric", "required": True},
-                "region": {"type": "categorical"},
-                "channel": {"type": "categorical"},
-            },
-            "segments": ["region"],
-            "max_segments": 2,
-            **common,
-        },
-        OTHER_MODEL: {"features": {"amount": {"type": "numeric", "required": True}}, **common},
-    }
-
-
-def make_config(**join: Any) -> Config:
-    return Config.model_validate(
-        {
-            "topics": {
-                "features": FEATURES,
-                "predictions": PREDICTIONS,
-                "labels": LABELS,
-                "dead_letter": DEAD,
-            },
-            "limits": {"max_message_bytes": 4096},
-            "join": join,
-            "models": model_section(),
-        }
-    )
 
 
 def value(metrics: Metrics, name: str, **labels: str) -> float:
@@ -107,33 +55,6 @@ def value(metrics: Metrics, name: str, **labels: str) -> float:
             if sample.name == name and labels.items() <= sample.labels.items():
                 total += sample.value
     return total
-
-
-def check_letters(letters: list[dict[str, Any]]) -> None:
-    for letter in letters:
-        assert letter["reason"] in KNOWN_REASONS, letter["reason"]
-        assert letter["detail"]
-        assert "payload" in letter or "payload_base64" in letter
-        source = letter["source"]
-        assert {"topic", "partition", "offset", "timestamp"} <= source.keys()
-
-
-def ground_truth(
-    records: list[FileRecord], decode_rejected: set[tuple[str, int, int]]
-) -> tuple[int, int, int]:
-    """From the records the decoder accepted: (full events, label messages, halves)."""
-    full = labels = halves = 0
-    for r in records:
-        if (r.topic, r.partition, r.offset) in decode_rejected:
-            continue
-        raw = msgspec.json.decode(r.value or b"", type=RawEvent)
-        if r.topic == LABELS:
-            labels += 1
-        elif raw.features is not None and raw.prediction is not None:
-            full += 1
-        else:
-            halves += 1
-    return full, labels, halves
 
 
 class Fuzz:
@@ -191,14 +112,6 @@ class Fuzz:
             + labels
         )
         assert halves == 2 * pairs + pending + incomplete + expired_letters + duplicates
-
-
-def draw_batch(d: Any, size: int) -> list[tuple[str, int, bytes | None]]:
-    out = []
-    for _ in range(size):
-        topic = d.choice([FEATURES, FEATURES, PREDICTIONS, LABELS])
-        out.append((topic, d.choice([0, 0, 0, 1]), message(d)))
-    return out
 
 
 def filler(seed: int, size: int) -> list[tuple[str, int, bytes | None]]:
@@ -359,117 +272,3 @@ def test_optional_numeric_column_absent_during_warmup(column: str) -> None:
         }
         records.append(FileRecord(FEATURES, 0, i, MILLIS, msgspec.json.encode(body)))
     pipeline.process(records)
-
-
-@pytest.mark.integration
-@pytest.mark.slow
-def test_fuzz_batch_through_the_broker(broker: EmbeddedBroker, tmp_path: Path) -> None:
-    names = {k: unique(k) for k in ("features", "predictions", "labels", "dead", "alerts")}
-    create_topics(
-        broker.bootstrap,
-        {
-            names["features"]: 2,
-            names["predictions"]: 2,
-            names["labels"]: 2,
-            names["dead"]: 1,
-            names["alerts"]: 1,
-        },
-    )
-    group = unique("fuzz")
-    config = write_config(
-        tmp_path / "driftd.yaml",
-        broker.bootstrap,
-        {
-            "topics": {
-                "features": names["features"],
-                "predictions": names["predictions"],
-                "labels": names["labels"],
-                "dead_letter": names["dead"],
-                "alerts": names["alerts"],
-            },
-            "kafka": {"consumer": {"group_id": group, "max_poll_records": 200}},
-            "limits": {"max_message_bytes": 4096},
-            "join": {"ttl_seconds": 1e9},
-            "checkpoint": {"interval_seconds": 0.5},
-        },
-    )
-    config["models"] = model_section()
-    import yaml
-
-    (tmp_path / "driftd.yaml").write_text(yaml.safe_dump(config))
-    d = RandomDraw(2025)
-    topic_of = {
-        FEATURES: names["features"],
-        PREDICTIONS: names["predictions"],
-        LABELS: names["labels"],
-    }
-    batch = draw_batch(d, 2000)
-    # One key: every topic's messages land in the same partition number, one task.
-    # (A producer refuses messages over its 1 MB request size: those stay in process.)
-    messages = [
-        (topic_of[t], MODEL.encode(), v) for t, _, v in batch if v is None or len(v) < 500_000
-    ]
-    daemon = DaemonProcess(tmp_path / "driftd.yaml", config["server"]["port"], tmp_path / "d.log")
-    daemon.start()
-    try:
-        daemon.wait_ready()
-        produce(broker.bootstrap, messages)
-        per_topic = Counter(t for t, _, _ in messages)
-        wait_until(
-            lambda: metric_sum(daemon, "driftd_records_consumed_total") == len(messages),
-            90,
-            "every record consumed",
-        )
-        assert daemon.http("/healthz")[0] == 200
-        consumed = {
-            t: metric_sum(daemon, "driftd_records_consumed_total", {"topic": t}) for t in per_topic
-        }
-        assert consumed == {t: float(n) for t, n in per_topic.items()}
-        counts = {
-            name: metric_sum(daemon, name, labels)
-            for name, labels in [
-                ("driftd_dead_letters_total", None),
-                ("driftd_events_total", None),
-                ("driftd_join_pending", None),
-                ("driftd_join_duplicates_total", None),
-                ("driftd_labels_total", None),
-            ]
-        }
-        internal = metric_sum(daemon, "driftd_dead_letters_total", {"reason": "internal_error"})
-        assert internal == 0, "a pipeline error dead-lettered a whole batch"
-        daemon.signal(signal.SIGTERM)
-        assert daemon.wait(20) == 0
-    finally:
-        daemon.stop()
-    dead = decode_values(read_all(broker.bootstrap, names["dead"]))
-    check_letters(dead)
-    assert len(dead) == counts["driftd_dead_letters_total"]
-    at_decode = {
-        (x["source"]["topic"], x["source"]["partition"], x["source"]["offset"]) for x in dead
-    }
-    assert len(at_decode) == len(dead)
-    # The same accounting as in process, from the daemon's own counters: every record is
-    # a dead letter, a (full or joined) event, a pending or duplicate half, or a label.
-    records = []
-    offsets: Counter[str] = Counter()
-    partition = partition_of(MODEL.encode(), 2)
-    for topic, _, val in messages:
-        records.append(FileRecord(topic, partition, offsets[topic], MILLIS, val))
-        offsets[topic] += 1
-    full, labels, halves = ground_truth(
-        [
-            dataclasses.replace(r, topic=LABELS if r.topic == names["labels"] else r.topic)
-            for r in records
-        ],
-        {(LABELS if t == names["labels"] else t, p, o) for t, p, o in at_decode},
-    )
-    complete = counts["driftd_events_total"]  # nothing expires with this TTL
-    pairs = complete - full
-    assert labels == counts["driftd_labels_total"]
-    assert (
-        halves == 2 * pairs + counts["driftd_join_pending"] + counts["driftd_join_duplicates_total"]
-    )
-    assert len(dead) + full + halves + labels == len(messages)
-    assert full > 0 and pairs > 0 and len(dead) > 0
-    text = (tmp_path / "d.log").read_text()
-    assert "pipeline_error" not in text and "Traceback" not in text
