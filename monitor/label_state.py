@@ -147,6 +147,8 @@ class WaitingDecisions:
     ) -> bool:
         """``put`` of a batch of decisions in a few passes in C, when every key is new and
         none repeats (the usual batch); False, and nothing changed, otherwise."""
+        if not keys:
+            return True
         start, entries = self._next, self._entries
         seqs = range(start, start + len(keys))
         decisions = list(map(Decision, ts, predicted, partitions, offsets, seqs))

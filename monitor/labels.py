@@ -88,8 +88,8 @@ class LabelJoin:
 
     def _add_new(self, keys: list[Key], events: list[Event], predictions: list[Any]) -> bool:
         """The usual batch (every decision new) in a few passes in C; False, and nothing
-        changed, otherwise. Decisions that early labels wait for are
-        matched at the next ``add_labels``, as one by one."""
+        changed, otherwise. Decisions that early labels wait for are matched at the next
+        ``add_labels``, as one by one."""
         if None in predictions:  # nothing to compare a label with: they do not wait
             has = list(map(is_not, predictions, repeat(None)))
             keys, events = list(compress(keys, has)), list(compress(events, has))
