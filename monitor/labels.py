@@ -95,23 +95,22 @@ class LabelJoin:
             keys, events = list(compress(keys, has)), list(compress(events, has))
             predictions = list(compress(predictions, has))
         stamps = list(map(event_ts, events))
-        awaited: list[bool] = []
-        rest, predicted_all = events, predictions
+        waiting_ts, found = stamps, []
         if self.early and not self.early.keys().isdisjoint(keys):
             awaited = list(map(self.early.__contains__, keys))
             if len(set(compress(keys, awaited))) != sum(awaited):
                 return False  # a decision an early label waits for, twice
+            found = list(compress(zip(events, predictions, strict=True), awaited))
             keep = list(map(not_, awaited))
-            rest, keys = list(compress(events, keep)), list(compress(keys, keep))
+            events, keys = list(compress(events, keep)), list(compress(keys, keep))
             predictions = list(compress(predictions, keep))
-        columns = list(map(event_ts, rest)) if awaited else stamps
-        parts, offsets = list(map(event_partition, rest)), list(map(event_offset, rest))
-        if not self.decisions.put_new(keys, columns, predictions, parts, offsets):
+            waiting_ts = list(compress(stamps, keep))
+        parts, offsets = list(map(event_partition, events)), list(map(event_offset, events))
+        if not self.decisions.put_new(keys, waiting_ts, predictions, parts, offsets):
             return False
-        if awaited:
-            for event, predicted in compress(zip(events, predicted_all, strict=True), awaited):
-                decision = Decision(event.ts, predicted, event.partition, event.offset)
-                self._found.append((self.early.pop((event.model, event.id)), decision))
+        for event, predicted in found:
+            decision = Decision(event.ts, predicted, event.partition, event.offset)
+            self._found.append((self.early.pop((event.model, event.id)), decision))
         self.watermark = max(self.watermark, max(stamps, default=self.watermark))
         return True
 
