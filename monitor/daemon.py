@@ -51,11 +51,15 @@ class _Rebalance(AsyncConsumerRebalanceListener):
         self.daemon = daemon
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await in_worker_thread(self.daemon.release_tasks, revoked, True, name=THREAD)
+        await in_worker_thread(
+            self.daemon.release_tasks, revoked, True, name=THREAD, consumer=self.daemon.consumer
+        )
 
     async def on_partitions_lost(self, lost: set[TopicPartition]) -> None:
         # Another member may own these already: writing their state now would race it.
-        await in_worker_thread(self.daemon.release_tasks, lost, False, name=THREAD)
+        await in_worker_thread(
+            self.daemon.release_tasks, lost, False, name=THREAD, consumer=self.daemon.consumer
+        )
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self.daemon.accept_tasks(assigned)

@@ -52,7 +52,13 @@ class _Rebalance(AsyncConsumerRebalanceListener):
         self.notifier = notifier
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await in_worker_thread(self.notifier.release, revoked, True, name="driftd-notify-rebalance")
+        await in_worker_thread(
+            self.notifier.release,
+            revoked,
+            True,
+            name="driftd-notify-rebalance",
+            consumer=self.notifier.consumer,
+        )
 
     async def on_partitions_lost(self, lost: set[TopicPartition]) -> None:
         # Another member may own these already: committing now could move it backwards.
@@ -115,6 +121,10 @@ class Notifier:
             return True
         self._thread.join(timeout)
         return not self._thread.is_alive()
+
+    @property
+    def consumer(self) -> Any:
+        return self._consumer
 
     @property
     def running(self) -> bool:
