@@ -1,9 +1,10 @@
 """The daemon's lifecycle: startup → main loop → graceful shutdown.
 
 Like uvicorn's server: the first SIGTERM/SIGINT asks the loop to finish its batch, flush,
-checkpoint and commit, bounded by ``shutdown_timeout_seconds``; a second signal forces
-exit at once. Offsets are committed only after every output of the records before them
-and the state they produced are acknowledged by the broker (see ``checkpointing.py``).
+checkpoint and commit, bounded by ``shutdown_timeout_seconds`` from the signal (a watchdog
+exits even if the loop is stuck); a second signal forces exit at once. Offsets are
+committed only after every output of the records before them and the state they produced
+are acknowledged by the broker (see ``checkpointing.py``).
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ class Daemon:
         self.checkpoints = Checkpoints(self)
         self._next_probe = 0.0
         self._signals = Signals(self.log, self._request_exit, self._request_reload)
+        self._watchdog: threading.Timer | None = None
         # Processing and checkpoints hold this lock, so a rebalance (which kafka-python
         # runs while the main thread waits in poll) never sees a half-processed batch.
         self._lock = threading.RLock()
@@ -174,11 +176,10 @@ class Daemon:
                 self._probe()
 
     def shutdown(self, checkpoint: bool = True) -> int:
-        """Flush, checkpoint and commit, then close; bounded by the shutdown timeout."""
+        """Flush, checkpoint and commit, then close; bounded by the shutdown timeout,
+        counted from the stop signal when there was one."""
         timeout = self.config.shutdown_timeout_seconds
-        watchdog = threading.Timer(timeout, self._shutdown_timed_out)
-        watchdog.daemon = True
-        watchdog.start()
+        watchdog = self._start_watchdog()
         code = 0
         try:
             self.health.ready = False
@@ -206,12 +207,23 @@ class Daemon:
         self.log.info("stopped", exit_code=code)
         return code
 
-    def _shutdown_timed_out(self) -> None:
+    def _start_watchdog(self) -> threading.Timer:
+        """Once: exit(1) if the shutdown has not ended within the timeout. Started by the
+        stop signal, so that a main loop stuck in a library call cannot outlive it."""
+        if self._watchdog is None:
+            watchdog = threading.Timer(self.config.shutdown_timeout_seconds, self._timed_out)
+            watchdog.daemon = True
+            watchdog.start()
+            self._watchdog = watchdog
+        return self._watchdog
+
+    def _timed_out(self) -> None:
         self.log.error("shutdown_timeout", seconds=self.config.shutdown_timeout_seconds)
         os._exit(1)
 
     def _request_exit(self) -> None:
         self.should_exit = True
+        self._start_watchdog()
 
     def _request_reload(self) -> None:
         # Only a flag: the reload runs on the main loop, between two batches.
