@@ -30,7 +30,7 @@ from kafka import OffsetAndMetadata, TopicPartition
 from kafka.errors import KafkaError
 
 from monitor.errors import DeliveryError
-from monitor.kafka_io import acknowledged
+from monitor.kafka_io import COORDINATOR_TIMEOUT_MS, acknowledged
 from monitor.outputs import OutputRecord
 
 if TYPE_CHECKING:
@@ -111,12 +111,15 @@ class Checkpoints:
         records = {}
         for task in sorted(targets):
             offsets = self._positions(task)
+            if offsets is None:  # stays dirty: the next checkpoint writes it
+                daemon.log.warning("checkpoint_skipped", task=task, reason="position unknown")
+                continue
             blob = daemon.pipeline.snapshot(task)
             records[task] = self._compressor.submit(daemon.store.records, task, offsets, blob)
             written[task] = (offsets, blob)
         timeout = daemon.config.kafka.producer.delivery_timeout_seconds
         self.in_flight = InFlight(written, records, deliveries, started, time.monotonic() + timeout)
-        self.dirty -= targets
+        self.dirty -= set(written)
         self.records_since = 0
         self.last_begun = time.monotonic()
 
@@ -185,20 +188,25 @@ class Checkpoints:
         # coordinator); before revocation or shutdown it is.
         try:
             if block:
-                daemon.consumer.commit(commit)
+                daemon.consumer.commit(commit, timeout_ms=COORDINATOR_TIMEOUT_MS)
             else:
                 daemon.consumer.commit_async(commit, callback=self._committed)
         except KafkaError as exc:
             daemon.log.warning("commit_failed", error=str(exc))
         daemon.metrics.checkpoint_seconds.observe(time.perf_counter() - flight.started)
 
-    def _positions(self, task: int) -> dict[str, int]:
+    def _positions(self, task: int) -> dict[str, int] | None:
+        """The task's next offsets; None if the consumer could not tell in time (an owned
+        task's are known, but kafka-python first resolves any other partition's)."""
         consumer = self.daemon.consumer
         positions = {}
         for topic in self.daemon.inputs:
             tp = TopicPartition(topic, task)
             if tp in consumer.assignment():
-                positions[topic] = consumer.position(tp)
+                position = consumer.position(tp, timeout_ms=COORDINATOR_TIMEOUT_MS)
+                if position is None:
+                    return None
+                positions[topic] = position
         return positions
 
     # -- failures and ownership -------------------------------------------------------

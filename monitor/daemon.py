@@ -29,7 +29,13 @@ from monitor.daemon_governance import Governance
 from monitor.errors import DeliveryError, DriftdError, KafkaIOError
 from monitor.events import Rejected, SourceRecord
 from monitor.http import HealthState, ProbeServer
-from monitor.kafka_io import KafkaSink, ensure_topics, make_consumer, make_producer
+from monitor.kafka_io import (
+    COORDINATOR_TIMEOUT_MS,
+    KafkaSink,
+    ensure_topics,
+    make_consumer,
+    make_producer,
+)
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.notify import Notifier
@@ -298,7 +304,10 @@ class Daemon:
             tps = [tp for tp in tps if tp in self.consumer.assignment()]
             try:
                 checkpoint = self.store.read(task, timeout_s=5.0)
-                committed = {tp.topic: self.consumer.committed(tp) for tp in tps}
+                committed = {
+                    tp.topic: self.consumer.committed(tp, timeout_ms=COORDINATOR_TIMEOUT_MS)
+                    for tp in tps
+                }
             except (KafkaIOError, KafkaError) as exc:
                 self.log.warning("restore_failed", task=task, error=str(exc))
                 return
@@ -324,10 +333,16 @@ class Daemon:
             }
             if behind:
                 try:
-                    self.consumer.commit(behind)
+                    self.consumer.commit(behind, timeout_ms=COORDINATOR_TIMEOUT_MS)
                 except KafkaError as exc:
                     self.log.warning("commit_failed", error=str(exc))
-            positions = {tp.topic: self.consumer.position(tp) for tp in tps}
+            positions = {
+                tp.topic: self.consumer.position(tp, timeout_ms=COORDINATOR_TIMEOUT_MS)
+                for tp in tps
+            }
+            if None in positions.values():  # not known in time: the next loop tries again
+                self.log.warning("restore_failed", task=task, error="position unknown")
+                return
             self.checkpoints.last_good[task] = (positions, blob)
             self.consumer.resume(*tps)
             self._to_restore.discard(task)

@@ -123,6 +123,10 @@ def make_producer(cfg: KafkaConfig) -> KafkaProducer:
 
 
 FLUSH_STEP_SECONDS = 1.0
+# Consumer calls that wait for the group coordinator (commit, committed offsets, a position
+# not yet known) are bounded: kafka-python's default is to wait for ever, and a broker that
+# stops answering must not hold the main loop, or a rebalance listener, for ever.
+COORDINATOR_TIMEOUT_MS = 10_000
 
 
 class KafkaSink:

@@ -27,7 +27,7 @@ from monitor.config import Config
 from monitor.errors import DriftdError
 from monitor.events import Rejected
 from monitor.http import HealthState
-from monitor.kafka_io import make_consumer, make_producer
+from monitor.kafka_io import COORDINATOR_TIMEOUT_MS, make_consumer, make_producer
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
 from monitor.notify.routing import Router, parse_alert
@@ -299,7 +299,10 @@ class Notifier:
         if not offsets:
             return
         try:
-            self._consumer.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()})
+            self._consumer.commit(
+                {tp: OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()},
+                timeout_ms=COORDINATOR_TIMEOUT_MS,
+            )
         except KafkaError as exc:
             # Not fatal: the next commit carries these offsets; a crash re-reads them.
             self.log.warning("commit_failed", error=str(exc))

@@ -67,10 +67,14 @@ class Consumer:
     def assignment(self) -> set[TopicPartition]:
         return set(self.positions)
 
-    def position(self, tp: TopicPartition) -> int:
+    def position(self, tp: TopicPartition, timeout_ms: int | None = None) -> int | None:
+        assert timeout_ms is not None  # kafka-python's default waits for ever
         return self.positions[tp]
 
-    def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+    def commit(
+        self, offsets: dict[TopicPartition, OffsetAndMetadata], timeout_ms: int | None = None
+    ) -> None:
+        assert timeout_ms is not None
         self.commits.append(offsets)
 
     def commit_async(self, offsets: dict[TopicPartition, OffsetAndMetadata], callback: Any) -> None:
@@ -257,3 +261,17 @@ def test_nothing_is_due_without_new_records_or_before_the_interval(dirty: set[in
     assert not checkpoints.due()  # the interval (5 s) has not passed
     checkpoints.records_since = fake.config.checkpoint.max_records
     assert checkpoints.due() == bool(dirty)
+
+
+def test_a_task_whose_position_is_not_known_in_time_is_left_for_the_next_checkpoint() -> None:
+    fake = daemon({0, 1})
+    fake.consumer.positions[TopicPartition("predictions", 1)] = None  # the call timed out
+    checkpoints = Checkpoints(fake)
+    checkpoints.dirty |= {0, 1}
+    checkpoints.start()
+    compressed(checkpoints).advance(block=False)
+    fake.producer.acknowledge(STATE)
+    assert checkpoints.advance(block=False)
+    assert committed(fake) == [{("features", 0): 10, ("predictions", 0): 10}]
+    assert set(checkpoints.last_good) == {0}
+    assert checkpoints.dirty == {1}  # written by the next checkpoint instead
