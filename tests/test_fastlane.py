@@ -234,3 +234,79 @@ def test_a_batch_of_good_records_with_bad_ones_among_them(spread: str) -> None:
     place = {(r.topic, r.offset): i for i, r in enumerate(records)}
     order = [place[(e.topic, e.offset)] for e in fast_events]
     assert order == sorted(order)
+
+
+ONE_MODEL = parse_config(
+    """
+topics: {labels: labels}
+limits: {max_message_bytes: 2000, max_category_length: 8, max_id_length: 12}
+models:
+  m:
+    features:
+      x: {type: numeric, required: true}
+      y: {type: numeric}
+      c: {type: categorical}
+      d: {type: categorical, required: true}
+"""
+)
+
+
+def _varied(number: int) -> bytes:
+    """Records that differ where the columns and checks differ: absent and null optional
+    features, RFC 3339 times, out-of-range times, a missing required feature."""
+    features: dict[str, Any] = {"x": float(number), "y": number / 7, "c": "eu", "d": "web"}
+    prediction = {"score": (number % 93) / 100, "label": int(number % 7 > 2)}
+    body: dict[str, Any] = {"id": f"v{number}", "features": features, "prediction": prediction}
+    if number % 97 == 5:
+        del features["y"], features["c"]
+    if number % 101 == 7:
+        features["y"] = None
+    if number % 89 == 3:
+        body["ts"] = "2025-11-28T04:45:00Z"
+    if number % 113 == 9:
+        body["ts"] = 12.0
+    if number % 131 == 11:
+        del features["d"]
+    return enc(**body)
+
+
+@pytest.mark.parametrize("with_labels", [False, True])
+@pytest.mark.parametrize("bad_at", [None, 0, 399, 400, 1050])
+def test_a_long_batch_of_one_model(bad_at: int | None, with_labels: bool) -> None:
+    """With one model configured (the decoder's usual batch), the events, their columns
+    and the rejections of a long batch are those of the general path, wherever a record
+    the fast lane refuses sits, with labels among the decisions or not."""
+    values = [_varied(i) for i in range(1100)]
+    if bad_at is not None:
+        values[bad_at] = enc(id="bad", features={"x": "1.5", "d": "web"})
+    records = [record(v, offset=i) for i, v in enumerate(values)]
+    if with_labels:
+        for i in (3, 450, 900):
+            label = msgspec.json.encode({"id": f"v{i}", "model": "m", "label": 1})
+            records.insert(i, record(label, topic="labels", offset=i))
+
+    def decode(fast: bool) -> tuple[list[Event], list[Any]]:
+        decoder = Decoder(ONE_MODEL, now=lambda: NOW)
+        if not fast:
+            decoder.fast_lane.decode_all = _NoFastLane().decode_all  # type: ignore[method-assign]
+        return decoder.decode(records)
+
+    fast_events, fast_rejected = decode(True)
+    slow_events, slow_rejected = decode(False)
+    assert [_plain(e) for e in fast_events] == [_plain(e) for e in slow_events]
+    by_offset = sorted((r.record.topic, r.record.offset, r.reason) for r in fast_rejected)
+    assert by_offset == sorted((r.record.topic, r.record.offset, r.reason) for r in slow_rejected)
+    decisions = [e for e in fast_events if e.topic != "labels"]
+    assert all(e.columns is not None for e in decisions if e.id != "bad")
+    found = fast_rows([e for e in decisions if e.columns is not None])
+    assert found is not None  # one column batch for the whole batch
+    columns, rows = found
+    for name in ("x", "y"):
+        expected = [e.features.get(name) for e in decisions if e.columns is not None]  # type: ignore[union-attr]
+        np.testing.assert_array_equal(columns.numeric[name][rows], np.array(expected, float))
+    fast = [e for e in decisions if e.columns is not None]
+    picked = np.arange(len(columns.score))[rows].tolist()
+    assert [columns.categorical["c"][i] for i in picked] == [e.features.get("c") for e in fast]  # type: ignore[union-attr]
+    assert [columns.label[i] for i in picked] == [e.prediction.get("label") for e in fast]  # type: ignore[union-attr]
+    scores = [e.prediction.get("score") for e in fast]  # type: ignore[union-attr]
+    np.testing.assert_array_equal(columns.score[rows], np.array(scores, float))
