@@ -43,7 +43,7 @@ def main(total: int) -> None:
     names = {k: k for k in ("features", "predictions", "labels", "alerts", "review", "dead_letter")}
     config = Config.model_validate(data.config("127.0.0.1:9", names, "memory", 0))
     pipeline = Pipeline(config, Metrics(CollectorRegistry()))
-    store = CheckpointStore("state", "memory", reader=None)  # type: ignore[arg-type]
+    store = CheckpointStore("state", "memory", reader=None)
     pool = data.events(POOL, drift_from=POOL // 2)
     label_pool = data.labels(range(0, POOL, 10))
     peaks: dict[int, float] = {}

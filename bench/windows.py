@@ -46,7 +46,7 @@ def make_windows(seed: int = 3) -> dict[str, np.ndarray]:
 
 
 def save(windows: dict[str, np.ndarray], path: Path) -> Path:
-    np.savez(path, **windows)
+    np.savez(path, **windows)  # type: ignore[arg-type]  # numpy's stub mistypes **arrays
     return path
 
 

@@ -21,7 +21,7 @@ STATE = msgspec.msgpack.encode({"windows": list(range(200_000)), "label": "x" * 
 
 
 def _store() -> checkpoint.CheckpointStore:
-    return checkpoint.CheckpointStore("state", "group", reader=None)  # type: ignore[arg-type]
+    return checkpoint.CheckpointStore("state", "group", reader=None)
 
 
 def test_a_checkpoint_is_an_lz4_frame_in_chunks_that_reads_back() -> None:

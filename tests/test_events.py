@@ -26,7 +26,7 @@ NOW = 1_764_300_000.0
 RECORD_MS = 1_764_300_000_000
 
 
-def decode(*values: bytes | None, topic: str = "driftd.features"):  # type: ignore[no-untyped-def]
+def decode(*values: bytes | None, topic: str = "driftd.features"):
     records = [
         FileRecord(topic, partition=0, offset=i, timestamp=RECORD_MS, value=v)
         for i, v in enumerate(values)
@@ -99,7 +99,7 @@ def test_categorical_values_are_spelled_canonically() -> None:
         enc(features={"x": 1.0, "c": 7}), enc(features={"x": 1.0, "c": False})
     )
     assert not rejected
-    assert [e.features["c"] for e in events] == ["7", "false"]  # type: ignore[index]
+    assert [e.features["c"] for e in events] == ["7", "false"]
     assert categorical_value(2.5) == "2.5"
 
 

@@ -8,6 +8,7 @@ reason, for a mix of good records and every kind of bad one, in record order.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -45,7 +46,7 @@ def record(value: bytes | None, topic: str = "driftd.features", offset: int = 0)
 
 
 class _NoFastLane:
-    def decode_all(self, values: list[bytes]) -> tuple[list[None], list[int]]:
+    def decode_all(self, values: Sequence[bytes]) -> tuple[list[Any], list[int]]:
         return [None] * len(values), list(range(len(values)))
 
 
@@ -214,8 +215,8 @@ def test_decode_all_goes_on_after_each_failure() -> None:
 def test_a_batch_of_good_records_with_bad_ones_among_them(spread: str) -> None:
     """The batch's good records still take the fast lane; every record gets the outcome of
     the general path, and events keep record order."""
-    good = [_good(i) for i in range(40)]
-    odd = MESSAGES[1:]  # every kind of record but the first, plain one
+    good: list[bytes | None] = [_good(i) for i in range(40)]
+    odd: list[bytes | None] = MESSAGES[1:]  # every kind of record but the first, plain one
     at = {"start": 0, "middle": 20, "end": 40}
     if spread == "everywhere":
         values = [v for pair in zip(good, odd, strict=False) for v in pair]

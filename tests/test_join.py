@@ -7,13 +7,13 @@ import random
 import msgspec
 import pytest
 
-from monitor.events import Event
+from monitor.events import Event, Scalar
 from monitor.join import JoinBuffer
 
 
 def half(i: int, ts: float, part: str, model: str = "m") -> Event:
-    features = {"x": float(i)} if part == "f" else None
-    prediction = {"score": 0.5} if part == "p" else None
+    features: dict[str, Scalar] | None = {"x": float(i)} if part == "f" else None
+    prediction: dict[str, Scalar] | None = {"score": 0.5} if part == "p" else None
     return Event(model, f"e{i}", ts, None, features, prediction, None, part, 0, i)
 
 

@@ -14,7 +14,7 @@ CONFIG = {
 }
 
 
-def run(tmp_path: Path, config: dict) -> subprocess.CompletedProcess[str]:  # type: ignore[type-arg]
+def run(tmp_path: Path, config: dict) -> subprocess.CompletedProcess[str]:
     path = tmp_path / "driftd.yaml"
     path.write_text(yaml.safe_dump(config))
     return subprocess.run(

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 TOTAL = 60_000
 
 
-def concept_alerts(broker: EmbeddedBroker, tmp_path: Path, onset: int | None) -> list:  # type: ignore[type-arg]
+def concept_alerts(broker: EmbeddedBroker, tmp_path: Path, onset: int | None) -> list:
     events, labels, alerts = unique("events"), unique("labels"), unique("alerts")
     create_topics(broker.bootstrap, {events: 1, labels: 1, alerts: 1})
     config_path = tmp_path / "driftd.yaml"

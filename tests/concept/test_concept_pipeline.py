@@ -35,7 +35,7 @@ def label_stream(generator: TrafficGenerator, total: int, seed: int = 3) -> list
     return [(topic, value) for _, topic, value in timeline]
 
 
-def run(total: int, onset: int | None, **concept: object):  # type: ignore[no-untyped-def]
+def run(total: int, onset: int | None, **concept: object):
     drifts = [ConceptChange(0.25, onset)] if onset is not None else []
     generator = TrafficGenerator(FEATURES, seed=11, model=MODEL, error_rate=0.05, drifts=drifts)
     features = {"x": {"type": "numeric"}, "y": {"type": "numeric"}, "c": {"type": "categorical"}}

@@ -38,10 +38,12 @@ def test_waiting_decisions_restore_what_a_dict_holds(seed: int) -> None:
         if roll < 0.05:  # a batch of decisions, the way the label join puts them
             keys = [("m", f"e{rng.randrange(400)}") for _ in range(rng.randrange(1, 6))]
             batch = [decision(step * 10 + i) for i in range(len(keys))]
-            fields = [[getattr(d, f) for d in batch] for f in ("ts", "predicted", "partition")]
+            stamps = [d.ts for d in batch]
+            predicted = [d.predicted for d in batch]
+            partitions = [d.partition for d in batch]
             offsets = [d.offset for d in batch]
             new = not (set(keys) & set(model)) and len(set(keys)) == len(keys)
-            assert waiting.put_new(keys, *fields, offsets) == new
+            assert waiting.put_new(keys, stamps, predicted, partitions, offsets) == new
             for key, one in zip(keys, batch, strict=True):
                 model.pop(key, None)
                 model[key] = one

@@ -8,7 +8,7 @@ import lz4.frame
 import msgspec
 import pytest
 
-from monitor.events import Event
+from monitor.events import Event, Scalar
 from monitor.labels import LabelJoin, LabelOutcome
 
 
@@ -24,11 +24,11 @@ def join(**overrides: object) -> LabelJoin:
     options: dict = {
         "ttl_seconds": 1000.0,
         "max_pending": 100,
-        "reorder_seconds": 0.0,  # type: ignore[type-arg]
+        "reorder_seconds": 0.0,
         "regression": set(),
         "thresholds": {},
     }
-    return LabelJoin(**{**options, **overrides})  # type: ignore[arg-type]
+    return LabelJoin(**{**options, **overrides})
 
 
 def test_labels_before_their_decisions_match_when_the_decisions_come() -> None:
@@ -114,7 +114,7 @@ def test_batches_join_like_one_decision_at_a_time(seed: int) -> None:
             for _ in range(rng.randrange(1, 12)):
                 i = rng.randrange(step * 3, step * 3 + 40)  # repeats and re-sends happen
                 score = None if rng.random() < 0.03 else rng.random()
-                prediction = None if score is None else {"score": score}
+                prediction: dict[str, Scalar] | None = None if score is None else {"score": score}
                 batch.append(Event("m", f"e{i}", 1000.0 + i, None, {}, prediction, None, "d", 0, i))
             batched.add_decisions(batch)
             for event in batch:

@@ -113,7 +113,8 @@ def test_registry_covers_every_streaming_detector() -> None:
         assert list(cls._unit_test_params())
         assert list(cls._invalid_params())
     assert not set(STREAM_DETECTORS) & set(detectors.DETECTORS)
-    for bad in ({"type": "ks"}, {"type": None}, {}, ["adwin"]):
+    bad_states: list[Any] = [{"type": "ks"}, {"type": None}, {}, ["adwin"]]
+    for bad in bad_states:
         with pytest.raises(ValueError):
             detectors.stream_from_state(bad)
 
@@ -149,7 +150,7 @@ def test_kswin_is_quiet_on_a_stationary_continuous_signal_with_small_alpha() -> 
 # Bounds on the first detection after the jump of the error rate from 0.05 to 0.25 at 10 000.
 # ADWIN's are the target; Page-Hinkley meets them too; DDM's detections can come later (delays
 # up to ~2 750 values over 120 streams), so only its detection bound is relaxed.
-JUMP_BOUNDS = {
+JUMP_BOUNDS: dict[type, dict[str, Any]] = {
     ADWINDetector: {"change_index": (JUMP_AT - 500, 12_000), "detected_at": 12_000},
     PageHinkleyDetector: {"change_index": (JUMP_AT - 500, 12_000), "detected_at": 12_000},
     DDMDetector: {"change_index": (JUMP_AT - 500, 12_000), "detected_at": 13_000},

@@ -17,7 +17,7 @@ TOPIC = "driftd.features"
 MILLIS = 1_764_300_000_000
 
 
-def run(total: int, drift_start: int | None, warmup: int = 10_000, **model_extra: object):  # type: ignore[no-untyped-def]
+def run(total: int, drift_start: int | None, warmup: int = 10_000, **model_extra: object):
     features = quality_features()
     drifts = drifts_at(drift_start) if drift_start is not None else []
     generator = TrafficGenerator(features, seed=7, model=MODEL, drifts=drifts)

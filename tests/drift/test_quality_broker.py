@@ -71,7 +71,7 @@ def profile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return config_path, out
 
 
-def stream_alerts(broker: EmbeddedBroker, tmp_path: Path, profile_path: Path, drifts: list) -> list:  # type: ignore[type-arg]
+def stream_alerts(broker: EmbeddedBroker, tmp_path: Path, profile_path: Path, drifts: list) -> list:
     topic, alerts, group = unique("events"), unique("alerts"), unique("quality")
     create_topics(broker.bootstrap, {topic: 1, alerts: 1})
     config_path = tmp_path / "driftd.yaml"

@@ -13,7 +13,7 @@ from tests.formats.records import config, decode, record
 KNOWN = set(Reasons.all())
 ITEM = b.batches(1, seed=21, max_rows=3)[0]
 TIME = "2025-11-28T03:10:00Z"
-SEEDS = [
+SEEDS: list[tuple[str, bytes, list[tuple[str, bytes]]]] = [
     ("requests", msgspec.json.encode(ITEM.v2_request_columns()), []),
     ("requests", ITEM.pb_request_columns(use_raw=True), []),
     ("requests", ITEM.pb_request_matrix(use_raw=False), []),

@@ -5,6 +5,7 @@ from its checkpoint, processes the rest again and re-sends the same audit record
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -23,7 +24,7 @@ def test_kill_9_resends_are_recognised(broker: EmbeddedBroker, tmp_path: Path) -
     features, review, audit = unique("features"), unique("review"), unique("audit")
     create_topics(bootstrap, {features: 1, review: 1})
     port = free_port()
-    base = {
+    base: dict[str, Any] = {
         "kafka": {
             "bootstrap_servers": bootstrap,
             "consumer": {**FAST_GROUP, "group_id": unique("g")},

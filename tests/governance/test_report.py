@@ -30,7 +30,7 @@ def replay_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 "topic": r.topic,
                 "partition": r.partition,
                 "offset": r.offset,
-                "value": r.value.decode(),
+                "value": (r.value or b"").decode(),
             }
             out.write(json.dumps(envelope) + "\n")
     config = root / "driftd.yaml"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -43,10 +44,11 @@ RULES = [
 ]
 
 
-def decisions(seed: int = 5) -> tuple[list[dict], dict[str, set[str]]]:  # type: ignore[type-arg]
+def decisions(seed: int = 5) -> tuple[list[dict[str, Any]], dict[str, set[str]]]:
     """Clean decisions with violations of every rule kind injected; the expected hits."""
     rng = random.Random(seed)
-    events, expected = [], {}
+    events: list[dict[str, Any]] = []
+    expected: dict[str, set[str]] = {}
     for i in range(N):
         income = rng.uniform(5_000, 200_000)
         age: float | None = rng.uniform(18, 90)
@@ -66,15 +68,16 @@ def decisions(seed: int = 5) -> tuple[list[dict], dict[str, set[str]]]:  # type:
         elif kind == 6 and i % 30 == 6:
             age = 120.0  # alert-only rule: still approved
         features = {"income": income, "age": age, "region": region}
+        event_id = f"d{i}"
         event = {
-            "id": f"d{i}",
+            "id": event_id,
             "model": MODEL,
             "ts": 1_764_300_000 + i,
             "features": features,
             "prediction": {"score": score, "label": int(score >= 0.5)},
         }
         events.append(event)
-        hits = set()
+        hits: set[str] = set()
         if income < 0 or income > 1_000_000:
             hits.add("income-range")
         if age is None:
@@ -87,7 +90,7 @@ def decisions(seed: int = 5) -> tuple[list[dict], dict[str, set[str]]]:  # type:
             hits.add("poor-and-confident")
         if age is not None and age > 100:
             hits.add("very-old")
-        expected[event["id"]] = hits
+        expected[event_id] = hits
     return events, expected
 
 

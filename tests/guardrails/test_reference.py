@@ -44,7 +44,7 @@ FRESH = RAILS.snapshot()
 
 def reference_hits(e: Event) -> list[tuple[str, str, str]]:
     """Each rule written out for one event, the obvious way."""
-    f: dict[str, Any] = e.features or {}
+    f: Any = e.features or {}  # a dictionary or the fast lane's struct, read alike
     score: Any = (e.prediction or {}).get("score")
     income, age, region, channel = (f.get(k) for k in ("income", "age", "region", "channel"))
     checks = {
@@ -89,7 +89,7 @@ def reference_aggregates(events: list[Event]) -> list[tuple[str, float, int, boo
 
 
 def _value(rule: dict[str, Any], e: Event) -> float | None:
-    prediction: dict[str, Any] = e.prediction or {}
+    prediction: Any = e.prediction or {}
     score, label = prediction.get("score"), prediction.get("label")
     if rule["statistic"] == "mean_score":
         return score

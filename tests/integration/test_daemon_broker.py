@@ -107,7 +107,7 @@ def malformed_messages(topic: str) -> list[tuple[str, bytes | None, bytes | None
 
 
 @pytest.fixture
-def setup(broker: EmbeddedBroker, tmp_path: Path):  # type: ignore[no-untyped-def]
+def setup(broker: EmbeddedBroker, tmp_path: Path):
     features, predictions = unique("features"), unique("predictions")
     joined, dead = unique("joined"), unique("dead")
     group = unique("group")
@@ -142,7 +142,7 @@ def setup(broker: EmbeddedBroker, tmp_path: Path):  # type: ignore[no-untyped-de
     }
 
 
-def test_split_events_join_exactly_once_and_malformed_go_to_dead_letters(setup) -> None:  # type: ignore[no-untyped-def]
+def test_split_events_join_exactly_once_and_malformed_go_to_dead_letters(setup) -> None:
     n = 3000
     messages = split_messages(n, setup["features"], setup["predictions"], seed=1)
     bad = malformed_messages(setup["features"]) * 4  # 60 bad among 6000 good: 1 %
@@ -184,7 +184,7 @@ def test_split_events_join_exactly_once_and_malformed_go_to_dead_letters(setup) 
     assert all(x["payload"] == "x" * 5000 for x in oversized)  # nothing of the original is lost
 
 
-def test_probes_answer_over_http(setup) -> None:  # type: ignore[no-untyped-def]
+def test_probes_answer_over_http(setup) -> None:
     daemon = DaemonProcess(setup["config"], setup["port"], setup["log"]).start()
     try:
         daemon.wait_for(lambda: daemon.http("/healthz")[0] == 200, 30, "alive")
@@ -199,7 +199,7 @@ def test_probes_answer_over_http(setup) -> None:  # type: ignore[no-untyped-def]
         daemon.stop()
 
 
-def test_sigterm_commits_and_restart_reprocesses_nothing(setup) -> None:  # type: ignore[no-untyped-def]
+def test_sigterm_commits_and_restart_reprocesses_nothing(setup) -> None:
     n = 20000
     messages = split_messages(n, setup["features"], setup["predictions"], seed=3)
     produce(setup["bootstrap"], messages)
@@ -228,7 +228,7 @@ def test_sigterm_commits_and_restart_reprocesses_nothing(setup) -> None:  # type
     assert set(ids) == {f"e{i}" for i in range(n)}
 
 
-def test_kill_9_mid_stream_loses_nothing(setup) -> None:  # type: ignore[no-untyped-def]
+def test_kill_9_mid_stream_loses_nothing(setup) -> None:
     n = 20000
     produce(setup["bootstrap"], split_messages(n, setup["features"], setup["predictions"], seed=4))
     first = DaemonProcess(setup["config"], setup["port"], setup["log"]).start()

@@ -230,8 +230,8 @@ def message(d: Draw) -> bytes | None:
             inner = open_ * depth + ("1" if open_ != "[" else "") + close * depth
             where = d.choice(["junk", "features", "prediction", "id"])
             body = valid_body(d)
-            text = _dumps({**body, where: "@@"}).decode()
-            return text.replace('"@@"', inner).encode()
+            as_text = _dumps({**body, where: "@@"}).decode()
+            return as_text.replace('"@@"', inner).encode()
         case "huge":
             return _dumps({**valid_body(d), "junk": "x" * d.choice([3000, 5000, 2_000_000])})
         case "long_category":
@@ -241,10 +241,10 @@ def message(d: Draw) -> bytes | None:
             return _dumps(body)
         case "number":
             body = valid_body(d)
-            text = _dumps(
+            as_text = _dumps(
                 {**body, "ts": "@@"} if d.integer(0, 1) else {**body, "features": {"income": "@@"}}
             ).decode()
-            return text.replace('"@@"', d.choice(WEIRD_NUMBERS)).encode()
+            return as_text.replace('"@@"', d.choice(WEIRD_NUMBERS)).encode()
         case "timestamp":
             return _dumps({**valid_body(d), "ts": d.choice(WEIRD_TIMESTAMPS)})
         case "model":

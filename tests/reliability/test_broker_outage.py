@@ -117,7 +117,9 @@ def test_broker_frozen_for_a_minute(own_broker: EmbeddedBroker, tmp_path: Path) 
         assert broker.process is not None
         os.kill(broker.process.pid, signal.SIGSTOP)
         frozen_at = time.monotonic()
-        ready_seen, not_ready_seen, health = [], [], []
+        ready_seen: list[float] = []
+        not_ready_seen: list[float] = []
+        health: list[int] = []
         try:
             while time.monotonic() - frozen_at < FREEZE_S:
                 ready = daemon.http("/readyz", timeout=5)[0]

@@ -111,8 +111,8 @@ def daemon(tasks: set[int], delivery_timeout: float = 30.0) -> Any:
         owned=set(tasks),
         inputs=INPUTS,
         producer=producer,
-        sink=KafkaSink(producer, delivery_timeout),  # type: ignore[arg-type]
-        store=CheckpointStore(STATE, "group", reader=None),  # type: ignore[arg-type]
+        sink=KafkaSink(producer, delivery_timeout),
+        store=CheckpointStore(STATE, "group", reader=None),
         pipeline=Pipeline(),
         consumer=Consumer(tasks),
         metrics=Metrics(CollectorRegistry()),

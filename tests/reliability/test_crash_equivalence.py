@@ -226,7 +226,7 @@ def test_kill_9_at_random_points_ends_like_an_uninterrupted_run(
         if e["from_checkpoint"] and stream.topic in e["offsets"]
     ]
     for alert in duplicates:
-        end = alert.get("window", {}).get("end") or alert.get("detected_at")
+        end: dict[str, Any] = alert.get("window", {}).get("end") or alert["detected_at"]
         assert any(
             task == end["partition"] and start <= end["offset"] < start + replay_span
             for task, start in restored_at

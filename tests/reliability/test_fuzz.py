@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -68,7 +69,7 @@ class Fuzz:
         self.records: list[FileRecord] = []
         self.letters: list[dict[str, Any]] = []
 
-    def feed(self, values: list[tuple[str, int, bytes | None]]) -> None:
+    def feed(self, values: Sequence[tuple[str, int, bytes | None]]) -> None:
         batch = []
         for topic, partition, val in values:
             offset = self.offsets[(topic, partition)]

@@ -57,7 +57,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) 
     return done.returncode, done.stdout + done.stderr
 
 
-SASL_SECTION = {
+SASL_SECTION: dict[str, Any] = {
     "security_protocol": "SASL_PLAINTEXT",
     "sasl": {"mechanism": "PLAIN", "username": "driftd", "password": {"env": "DRIFTD_SASL_PW"}},
 }
@@ -278,8 +278,10 @@ def test_running_daemon_leaks_nothing(
     spec = [*drifts(per_model)[:1], NewCategory("region", SENSITIVE_CATEGORY, 0.4, 3000)]
     generator = TrafficGenerator(FEATURES, 3, model=MODEL, drifts=spec)
     batch = generator.batch(per_model)
-    batch["income"][::97] = SENSITIVE_NUMBER
-    messages = [(topic, MODEL.encode(), v) for v in generator.encode_events(batch)]
+    batch["income"][::97] = SENSITIVE_NUMBER  # type: ignore[call-overload]  # numeric: an array
+    messages: list[tuple[str, bytes | None, bytes | None]] = [
+        (topic, MODEL.encode(), v) for v in generator.encode_events(batch)
+    ]
     messages[4000:4000] = hostile_messages(topic)
     log = tmp_path / "daemon.log"
     os.environ.update(env)

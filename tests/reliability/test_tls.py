@@ -143,13 +143,13 @@ def test_daemon_consumes_over_mutual_tls(
 ) -> None:
     _, proxy = tls_broker
     topic = unique("tls-events")
-    kafka = {
+    kafka: dict[str, Any] = {
         "bootstrap_servers": [f"{HOST}:{proxy.port}"],
         "security_protocol": "SSL",
         "tls": tls_section(ca, tmp_path),
         "consumer": {**FAST_GROUP, "group_id": unique("tls")},
     }
-    config = {
+    config: dict[str, Any] = {
         "kafka": kafka,
         "topics": {"features": topic, "predictions": None},
         "server": {"host": HOST, "port": free_port()},
