@@ -237,19 +237,8 @@ def test_a_batch_of_good_records_with_bad_ones_among_them(spread: str) -> None:
     assert order == sorted(order)
 
 
-ONE_MODEL = parse_config(
-    """
-topics: {labels: labels}
-limits: {max_message_bytes: 2000, max_category_length: 8, max_id_length: 12}
-models:
-  m:
-    features:
-      x: {type: numeric, required: true}
-      y: {type: numeric}
-      c: {type: categorical}
-      d: {type: categorical, required: true}
-"""
-)
+# The same model alone: the decoder's usual configuration, one fast lane.
+ONE_MODEL = CONFIG.model_copy(update={"models": {"m": CONFIG.models["m"]}})
 
 
 def _varied(number: int) -> bytes:
