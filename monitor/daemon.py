@@ -318,8 +318,6 @@ class Daemon:
                 blob, offsets = checkpoint.state, checkpoint.offsets
             elif checkpoint is not None:
                 self.log.warning("checkpoint_behind_committed_offsets", task=task)
-            self.metrics.restores.labels("empty" if blob is None else "checkpoint").inc()
-            self.pipeline.restore(task, blob)
             for tp in tps:
                 if tp.topic in offsets:
                     self.consumer.seek(tp, offsets[tp.topic])
@@ -343,6 +341,8 @@ class Daemon:
             if None in positions.values():  # not known in time: the next loop tries again
                 self.log.warning("restore_failed", task=task, error="position unknown")
                 return
+            self.metrics.restores.labels("empty" if blob is None else "checkpoint").inc()
+            self.pipeline.restore(task, blob)
             self.checkpoints.last_good[task] = (positions, blob)
             self.consumer.resume(*tps)
             self._to_restore.discard(task)
