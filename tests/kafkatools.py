@@ -153,11 +153,14 @@ class DaemonProcess:
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
 
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "monitor", "run", "-c", str(self.config_path)]
+
     def start(self) -> DaemonProcess:
         log = self.log_path.open("ab")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "run", "-c", str(self.config_path)],
+            self.command(),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

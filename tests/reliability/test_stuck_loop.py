@@ -5,7 +5,6 @@ shutdown timeout counts from the signal, not from the moment the loop notices it
 from __future__ import annotations
 
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -34,15 +33,8 @@ sys.exit(main(sys.argv[1:]))
 
 
 class _StuckDaemon(DaemonProcess):
-    def start(self) -> DaemonProcess:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", STUCK, "run", "-c", str(self.config_path)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        return self
+    def command(self) -> list[str]:
+        return [sys.executable, "-c", STUCK, "run", "-c", str(self.config_path)]
 
 
 def test_sigterm_ends_a_daemon_whose_loop_is_stuck(broker: EmbeddedBroker, tmp_path: Path) -> None:
