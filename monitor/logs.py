@@ -50,6 +50,27 @@ class DropContent:
         return event_dict
 
 
+class ReadAfterClose(logging.Filter):
+    """Keeps kafka-python's report of a read on a socket it has just closed out of the log.
+
+    ``KafkaConsumer.close()`` closes connections from the caller's thread while the client's
+    network thread may be between "socket readable" and ``recv()``; that read then finds
+    the socket gone and logs an error with a traceback. Nothing is lost (the connection was
+    being closed on purpose), so such a record only shows when kafka-python logs at debug.
+    Any other failure to read, or one on a transport still open, passes unchanged.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        transport = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        closing = getattr(transport, "is_closing", None)
+        if not isinstance(error, AttributeError) or closing is None or not closing():
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        record.exc_info, record.exc_text = None, None
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
 def configure(level: str = "info", fmt: str = "auto", log_feature_values: bool = False) -> None:
     renderer: Any
     if fmt == "console" or (fmt == "auto" and sys.stderr.isatty()):
@@ -92,6 +113,9 @@ def configure(level: str = "info", fmt: str = "auto", log_feature_values: bool =
     # kafka-python's network thread warns whenever the GIL kept it waiting a few hundred
     # milliseconds, which a busy pipeline on a small machine does routinely.
     logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
+    transport_log = logging.getLogger("kafka.net.transport")
+    if not any(isinstance(known, ReadAfterClose) for known in transport_log.filters):
+        transport_log.addFilter(ReadAfterClose())
 
 
 def get_logger(name: str = "driftd") -> Any:
