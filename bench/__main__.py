@@ -48,6 +48,15 @@ def main() -> int:
     print(f"kafka-python produce (uncompressed):  {rates['produce_rate']:>10,.0f} records/s")
     print(f"bare kafka-python consume + msgspec:  {rates['bare_rate']:>10,.0f} records/s")
     print(f"driftd end to end (default config):   {rates['driftd_rate']:>10,.0f} records/s")
+    print(
+        f"columnar floor (bench/floor.py):      {rates['floor_rate']:>10,.0f} records/s "
+        f"= {rates['floor_rate'] / rates['bare_rate']:.2f} of bare (only the goal's unavoidable "
+        "work, on columns: a bound for driftd)"
+    )
+    print(
+        f"columnar floor, pyarrow's reader:     {rates['arrow_floor_rate']:>10,.0f} records/s "
+        f"= {rates['arrow_floor_rate'] / rates['bare_rate']:.2f} of bare"
+    )
     goals.append(("driftd / bare consume+decode >= 0.7", f"{ratio:.2f}", ratio >= 0.7))
     latencies = rates["latencies"]
     if latencies:

@@ -19,7 +19,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from prometheus_client import CollectorRegistry
 
-from bench import data
+from bench import data, floor
 from monitor import heap
 from monitor.config import Config
 from monitor.config_loader import load_config
@@ -249,6 +249,9 @@ def run(bootstrap: str, events: int, latency_windows: int, workdir: Path) -> dic
     produce(bootstrap, topics.names["labels"], label_values)
     total = len(values) + len(label_values)
     bare = bare_rate(config, topics, total)
+    inputs = (topics.names["features"], topics.names["labels"])
+    lower_bound = floor.floor_rate(config, *inputs, total)
+    arrow_bound = floor.floor_rate(config, *inputs, total, kind=floor.ArrowFloor)
     daemon = DaemonRun(config)
     daemon.start()
     try:
@@ -263,6 +266,8 @@ def run(bootstrap: str, events: int, latency_windows: int, workdir: Path) -> dic
         "produce_rate": produced,
         "bare_rate": bare,
         "driftd_rate": driftd,
+        "floor_rate": lower_bound,
+        "arrow_floor_rate": arrow_bound,
         "latencies": latencies,
         "latency_windows": latency_windows,
     }
