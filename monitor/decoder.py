@@ -30,7 +30,7 @@ from monitor.events import (
     categorical_value,
     parse_timestamp,
 )
-from monitor.fastlane import FastLane, ModelLane
+from monitor.fastlane import ColumnBatch, FastLane, ModelLane
 
 
 class RawEvent(msgspec.Struct, gc=False):
@@ -61,8 +61,23 @@ class Decoder:
         self.label_topic = config.topics.labels
         self._now = now
         self.fast_lane = FastLane(self.models, self.limits)
+        # Column batches whose events are attached to them (a reference cycle the
+        # collector cannot see, through the untracked events): released explicitly.
+        self._attached: list[ColumnBatch] = []
 
-    def decode(self, records: Sequence[SourceRecord]) -> tuple[list[Event], list[Rejected]]:
+    def release(self) -> None:
+        """Detach the events of the column batches decoded so far (the batch is done)."""
+        for columns in self._attached:
+            columns.events = None
+        self._attached.clear()
+
+    def decode(
+        self, records: Sequence[SourceRecord], *, same_batch: bool = False
+    ) -> tuple[list[Event], list[Rejected]]:
+        """Events and rejections of ``records``. A new batch releases the previous one's
+        column batches; ``same_batch`` decodes one more run of records of the current one."""
+        if not same_batch:
+            self.release()
         rejected: list[Rejected] = []
         n = len(records)
         # The fast lane first: it rejects nothing, so the rejections keep the order of
@@ -274,6 +289,8 @@ class Decoder:
         versions: Sequence[Any] = batch.versions
         if not {type(v) for v in set(versions)} <= {str, type(None)}:
             versions = [v if v is None or type(v) is str else str(v) for v in versions]
+        partitions = list(map(_partition_of, records))
+        offsets = list(map(_offset_of, records))
         # One C-level loop builds the events (a Python loop cost as much as the checks).
         events: list[Event | None] = list(
             map(
@@ -286,8 +303,8 @@ class Decoder:
                 batch.predictions,
                 repeat(None),  # label
                 map(_topic_of, records),
-                map(_partition_of, records),
-                map(_offset_of, records),
+                partitions,
+                offsets,
                 repeat(None),  # headers
                 attributes,
                 repeat(columns),
@@ -298,6 +315,15 @@ class Decoder:
             reason, detail = bad[i]
             rejected.append(Rejected(reason, detail, records[i]))
             events[i] = None
+        self._attached.append(columns)
+        columns.attach(
+            events,
+            ids,
+            ts,
+            np.array(partitions, dtype=np.int32),
+            np.array(offsets, dtype=np.int64),
+            list(versions),
+        )
         return events
 
     def _check_envelope(self, raw: RawEvent, record: SourceRecord) -> tuple[str, str] | None:

@@ -98,9 +98,26 @@ PredictionValues = _values_struct(
 
 
 class ColumnBatch:
-    """Columns of the fast-lane events of one model in one batch; events point at a row."""
+    """Columns of the fast-lane events of one model in one batch; events point at a row.
 
-    __slots__ = ("categorical", "label", "numeric", "score")
+    Once the decoder has built the events, it attaches them (``None`` at rejected rows)
+    with the columns of their envelope: time, partition, offset and version. A stage
+    handed exactly that list of events reads those columns instead of every event
+    (see :mod:`monitor.event_columns`).
+    """
+
+    __slots__ = (
+        "categorical",
+        "events",
+        "ids",
+        "label",
+        "numeric",
+        "offset",
+        "partition",
+        "score",
+        "ts",
+        "version",
+    )
 
     def __init__(
         self,
@@ -113,6 +130,22 @@ class ColumnBatch:
         self.categorical = categorical
         self.score = score
         self.label = label
+        self.events: list[Any] | None = None
+        self.ids: Sequence[str] = ()
+        self.ts = self.partition = self.offset = np.empty(0)
+        self.version: list[str | None] = []
+
+    def attach(
+        self,
+        events: list[Any],
+        ids: Sequence[str],
+        ts: np.ndarray,
+        partition: np.ndarray,
+        offset: np.ndarray,
+        version: list[str | None],
+    ) -> None:
+        self.events, self.ids, self.ts = events, ids, ts
+        self.partition, self.offset, self.version = partition, offset, version
 
 
 class ModelLane:
@@ -208,7 +241,12 @@ def fast_rows(events: Sequence[Any]) -> tuple[ColumnBatch, np.ndarray | slice] |
     if not events:
         return None
     columns = events[0].columns
-    if columns is None or len(set(map(_columns_of, events))) != 1:
+    if columns is None:
+        return None
+    # The list the decoder built: compared by identity, without reading the events.
+    if columns.events == events:
+        return columns, slice(None)
+    if len(set(map(_columns_of, events))) != 1:
         return None
     n = len(events)
     rows = np.fromiter(map(_row_of, events), np.intp, n)

@@ -17,7 +17,8 @@ import numpy as np
 
 from monitor import __version__
 from monitor.config import Config
-from monitor.events import Event, event_ts
+from monitor.event_columns import stamps
+from monitor.events import Event
 from monitor.guardrails import Evaluation, Guardrails
 from monitor.metrics import Metrics
 from monitor.outputs import OutputRecord, encode_json, event_body, trace_headers
@@ -114,7 +115,7 @@ class Gate:
 
     def _alerts(self, events: list[Event], evaluation: Evaluation) -> list[OutputRecord]:
         outputs = []
-        newest = max(map(event_ts, events))
+        newest = float(stamps(events).max())
         hit_rules: dict[str, int] = {}
         for index in np.flatnonzero(evaluation.alert).tolist():
             for hit in evaluation.hits[index]:

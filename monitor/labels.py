@@ -16,14 +16,16 @@ import math
 from collections import OrderedDict
 from dataclasses import dataclass
 from itertools import compress, repeat
-from operator import attrgetter, is_not, not_
+from operator import is_not, not_
 from typing import Any
 
-from monitor.events import Event, categorical_value, event_offset, event_partition, event_ts
+from monitor.event_columns import keys as event_keys
+from monitor.event_columns import offsets as event_offsets
+from monitor.event_columns import partitions
+from monitor.event_columns import stamps as event_stamps
+from monitor.events import Event, categorical_value
 from monitor.fastlane import fast_rows, pick
 from monitor.label_state import Decision, ExpiredKeys, Key, WaitingDecisions
-
-_key_of = attrgetter("model", "id")
 
 
 @dataclass(slots=True)
@@ -81,7 +83,7 @@ class LabelJoin:
         predictions = self._predicted_fast(events)
         if predictions is None:
             predictions = [self._predicted(event) for event in events]
-        keys = list(map(_key_of, events))
+        keys = event_keys(events)
         if not self._add_new(keys, events, predictions):
             self._add_each(keys, events, predictions)
         self._expire()
@@ -94,7 +96,7 @@ class LabelJoin:
             has = list(map(is_not, predictions, repeat(None)))
             keys, events = list(compress(keys, has)), list(compress(events, has))
             predictions = list(compress(predictions, has))
-        stamps = list(map(event_ts, events))
+        stamps = event_stamps(events).tolist()
         waiting_ts, found = stamps, []
         if self.early and not self.early.keys().isdisjoint(keys):
             awaited = list(map(self.early.__contains__, keys))
@@ -105,7 +107,7 @@ class LabelJoin:
             events, keys = list(compress(events, keep)), list(compress(keys, keep))
             predictions = list(compress(predictions, keep))
             waiting_ts = list(compress(stamps, keep))
-        parts, offsets = list(map(event_partition, events)), list(map(event_offset, events))
+        parts, offsets = partitions(events).tolist(), event_offsets(events).tolist()
         if not self.decisions.put_new(keys, waiting_ts, predictions, parts, offsets):
             return False
         for event, predicted in found:

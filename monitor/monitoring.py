@@ -23,7 +23,8 @@ from monitor.concept import SCORE as SCORE_SIGNAL
 from monitor.concept import ConceptMonitor
 from monitor.config import Config, ModelConfig
 from monitor.drift import DriftMonitor, ReferenceSource, WindowReport
-from monitor.events import Event, event_offset, event_partition, event_ts, event_version
+from monitor.event_columns import offsets, partitions, stamps, versions
+from monitor.events import Event
 from monitor.fastlane import fast_rows, pick
 from monitor.gate import Gate
 from monitor.labels import Labelled
@@ -148,11 +149,10 @@ class ModelMonitoring:
 
     # -- rows -------------------------------------------------------------------------
     def block(self, events: list[Event]) -> Block:
-        n = len(events)
         block: Block = {
-            TS: np.fromiter(map(event_ts, events), np.float64, n),
-            PARTITION: np.fromiter(map(event_partition, events), np.int32, n),
-            OFFSET: np.fromiter(map(event_offset, events), np.int64, n),
+            TS: stamps(events),
+            PARTITION: partitions(events),
+            OFFSET: offsets(events),
         }
         fast = fast_rows(events)
         if fast is not None:
@@ -188,13 +188,13 @@ class ModelMonitoring:
         block = self.block(events)
         refs: dict[str, list[int]] = {}
         sources: dict[str, ReferenceSource] = {}
-        versions = list(map(event_version, events))
-        routes = {v: self.catalog.for_version(self.model, v) for v in set(versions)}
+        event_versions = versions(events)
+        routes = {v: self.catalog.for_version(self.model, v) for v in set(event_versions)}
         if len({key for key, _ in routes.values()}) == 1:  # the usual case: one reference
             key, source = next(iter(routes.values()))
             refs[key], sources[key] = list(range(len(events))), source
         else:
-            for i, version in enumerate(versions):
+            for i, version in enumerate(event_versions):
                 key, source = routes[version]
                 refs.setdefault(key, []).append(i)
                 sources.setdefault(key, source)

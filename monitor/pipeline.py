@@ -18,6 +18,7 @@ import msgspec
 
 from monitor.audit import AuditChain, AuditTrail
 from monitor.config import Config
+from monitor.event_columns import stamps
 from monitor.events import (
     Event,
     Reasons,
@@ -25,7 +26,6 @@ from monitor.events import (
     SourceRecord,
     count_incomplete,
     event_partition,
-    event_ts,
 )
 from monitor.formats.dispatch import InputDecoder
 from monitor.join import JoinBuffer
@@ -165,6 +165,12 @@ class Pipeline:
 
     # -- processing -----------------------------------------------------------------
     def process(self, records: Sequence[SourceRecord]) -> list[OutputRecord]:
+        try:
+            return self._process(records)
+        finally:
+            self.decoder.release()
+
+    def _process(self, records: Sequence[SourceRecord]) -> list[OutputRecord]:
         started = time.perf_counter()
         metrics = self.metrics
         events, rejected = self.decoder.decode(records)
@@ -259,7 +265,7 @@ class Pipeline:
                 self.metrics.events.labels(model, "complete").inc(len(model_events) - incomplete)
             if incomplete:
                 self.metrics.events.labels(model, "incomplete").inc(incomplete)
-            newest = max(map(event_ts, model_events))
+            newest = float(stamps(model_events).max())
             self.metrics.last_event_time.labels(model).set(newest)
             outputs.extend(task.model(model).add(model_events))
             outputs.extend(task.oversight.decisions(model, model_events))

@@ -79,6 +79,7 @@ class InputDecoder:
             self._attach_native(events, records)
             return events, rejected
         events, rejected = [], []
+        self.native.release()
         # Consecutive records of one kind are decoded together: batches stay batches and
         # events keep the order of their records.
         start = 0
@@ -89,7 +90,7 @@ class InputDecoder:
                 end += 1
             run = records[start:end]
             if fmt is None:
-                decoded, bad = self.native.decode(run)
+                decoded, bad = self.native.decode(run, same_batch=True)
                 self._attach_native(decoded, run)
             else:
                 decoded, bad = self._decode_formatted(fmt, run)
@@ -97,6 +98,10 @@ class InputDecoder:
             rejected.extend(bad)
             start = end
         return events, rejected
+
+    def release(self) -> None:
+        """The batch is done: see :meth:`monitor.decoder.Decoder.release`."""
+        self.native.release()
 
     def _attach_native(self, events: list[Event], records: Sequence[SourceRecord]) -> None:
         carried: dict[Origin, dict[str, str]] = {}

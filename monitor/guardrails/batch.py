@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from monitor.config import ModelConfig
-from monitor.events import Event, Scalar, categorical_value, event_model, event_version
+from monitor.event_columns import versions
+from monitor.events import Event, Scalar, categorical_value, event_model
 from monitor.fastlane import ColumnBatch, fast_rows, pick
 
 _NO_VALUES: dict[str, Scalar] = {}
@@ -65,7 +66,7 @@ class DecisionBatch:
         return cls(
             model=model,
             size=len(events),
-            version=np.array(list(map(event_version, events)), dtype=object),
+            version=_objects(versions(events)),
             numeric=numeric,
             categorical=categorical,
             score=_numbers([values.get("score") for values in prediction_maps]),
@@ -98,7 +99,7 @@ class DecisionBatch:
         return cls(
             model=model,
             size=len(events),
-            version=np.array(list(map(event_version, events)), dtype=object),
+            version=_objects(versions(events)),
             numeric=numeric,
             categorical=categorical,
             score=columns.score[rows],
@@ -128,6 +129,12 @@ class DecisionBatch:
 def is_none(column: np.ndarray) -> np.ndarray:
     """Elementwise ``is None`` of an object column, in C."""
     return np.equal(column, _NONE)
+
+
+def _objects(values: list[Any]) -> np.ndarray:
+    column = np.empty(len(values), dtype=object)
+    column[:] = values
+    return column
 
 
 def _numbers(values: list[Any]) -> np.ndarray:
