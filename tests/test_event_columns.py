@@ -92,7 +92,7 @@ def test_the_decoded_list_is_read_from_its_columns(decoded: list[Event]) -> None
         lambda events: events[2:9],
         lambda events: [e for i, e in enumerate(events) if i % 3],
         lambda events: [*events[:5], events[5], events[5], *events[7:]],
-        lambda events: list(events),  # a copy, element for element: the same batch
+        list,  # a copy, element for element: the same batch
     ],
     ids=["reversed", "slice", "filtered", "repeated", "copy"],
 )
