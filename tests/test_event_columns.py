@@ -109,7 +109,9 @@ def test_any_other_list_of_its_events_gives_the_events_own_values(
 
 def test_a_batch_with_a_rejected_row_is_read_event_by_event() -> None:
     batch = records(6)
-    bad = msgspec.json.decode(batch[2].value)
+    value = batch[2].value
+    assert value is not None
+    bad = msgspec.json.decode(value)
     bad["ts"] = NOW + 10 * 365 * 86400  # far in the future: rejected
     batch[2] = FileRecord("driftd.features", 3, 102, 0, msgspec.json.encode(bad))
     events, rejected = Decoder(CONFIG, now=lambda: NOW + 3600).decode(batch)
