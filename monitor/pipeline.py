@@ -11,14 +11,15 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from operator import attrgetter
+from itertools import compress
+from operator import attrgetter, not_
 from typing import Any
 
 import msgspec
 
 from monitor.audit import AuditChain, AuditTrail
 from monitor.config import Config
-from monitor.event_columns import stamps
+from monitor.event_columns import decoded_batch, stamps
 from monitor.events import (
     Event,
     Reasons,
@@ -200,8 +201,12 @@ class Pipeline:
 
     def _process_task(self, partition: int, events: list[Event]) -> list[OutputRecord]:
         task = self.task(partition)
-        labels = [e for e in events if e.topic == self._labels_topic]
-        decisions = [e for e in events if e.topic != self._labels_topic]
+        if decoded_batch(events) is not None:  # the fast lane takes no labels
+            labels, decisions = [], events
+        else:
+            is_label = [topic == self._labels_topic for topic in map(_topic_of, events)]
+            labels = list(compress(events, is_label))
+            decisions = list(compress(events, map(not_, is_label)))
         result = task.join.add(decisions)
         if result.duplicates:
             self.metrics.join_duplicates.inc(result.duplicates)
@@ -212,7 +217,10 @@ class Pipeline:
             result.expired if self.config.join.on_incomplete == "process" else []
         )
         outputs.extend(self._monitor(task, ready))
-        waiting = [e for e in ready if e.model in task.waits_for_labels]
+        if decoded_batch(ready) is not None:  # one model's
+            waiting = ready if ready[0].model in task.waits_for_labels else []
+        else:
+            waiting = [e for e in ready if e.model in task.waits_for_labels]
         if waiting:
             task.labels.add_decisions(waiting)
         if labels or task.labels.has_work:
@@ -257,10 +265,14 @@ class Pipeline:
             return []
         outputs: list[OutputRecord] = []
         by_model: dict[str, list[Event]] = {}
-        for event in events:
-            by_model.setdefault(event.model, []).append(event)
+        decoded = decoded_batch(events) is not None
+        if decoded:  # one model's fast-lane events, complete by construction
+            by_model[events[0].model] = events
+        else:
+            for event in events:
+                by_model.setdefault(event.model, []).append(event)
         for model, model_events in by_model.items():
-            incomplete = count_incomplete(model_events)
+            incomplete = 0 if decoded else count_incomplete(model_events)
             if len(model_events) - incomplete:
                 self.metrics.events.labels(model, "complete").inc(len(model_events) - incomplete)
             if incomplete:

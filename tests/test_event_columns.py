@@ -18,6 +18,7 @@ from monitor.config_loader import parse_config
 from monitor.decoder import Decoder
 from monitor.events import Event
 from monitor.fastlane import fast_rows
+from monitor.join import JoinBuffer
 from monitor.metrics import Metrics
 from monitor.pipeline import Pipeline
 from monitor.replay import FileRecord
@@ -143,3 +144,14 @@ def test_an_envelope_column_holds_numbers_of_the_expected_type(decoded: list[Eve
     assert event_columns.stamps(decoded).dtype == np.float64
     assert event_columns.partitions(decoded).dtype == np.int32
     assert event_columns.offsets(decoded).dtype == np.int64
+
+
+def test_the_join_passes_a_decoded_batch_through_as_it_passes_any_complete_events(
+    decoded: list[Event],
+) -> None:
+    fast, general = JoinBuffer(300.0, 10), JoinBuffer(300.0, 10)
+    fast_result = fast.add(decoded)
+    general_result = general.add(iter(decoded))  # not the decoded list: event by event
+    assert fast_result.completed == general_result.completed == decoded
+    assert fast.watermark == general.watermark == max(e.ts for e in decoded)
+    assert fast.snapshot() == general.snapshot()
