@@ -239,35 +239,46 @@ def _first_window_alert(watcher: KafkaConsumer, sent: float, deadline_s: float) 
     return None
 
 
-def run(bootstrap: str, events: int, latency_windows: int, workdir: Path) -> dict[str, Any]:
+RATES = ("bare", "driftd", "floor", "arrow_floor")
+
+
+def run(
+    bootstrap: str, events: int, latency_windows: int, workdir: Path, rounds: int = 3
+) -> dict[str, Any]:
+    """``rounds`` rounds of every consumer over the same records, one after the other in
+    each round (this machine's speed drifts over minutes: each round's ratios compare
+    neighbours), then the alert latencies with the last round's daemon."""
     topics = Topics.fresh(bootstrap, str(time.time_ns()))
-    raw = data.config(bootstrap, topics.names, f"driftd-bench-{time.time_ns()}", 0)
-    config = load_config(data.write_config(workdir / "bench.yaml", raw))
     values = data.events(events, drift_from=events // 2)
     label_values = data.labels(range(0, events, 10))
     produced = produce(bootstrap, topics.names["features"], values)
     produce(bootstrap, topics.names["labels"], label_values)
     total = len(values) + len(label_values)
-    bare = bare_rate(config, topics, total)
     inputs = (topics.names["features"], topics.names["labels"])
-    lower_bound = floor.floor_rate(config, *inputs, total)
-    arrow_bound = floor.floor_rate(config, *inputs, total, kind=floor.ArrowFloor)
-    daemon = DaemonRun(config)
-    daemon.start()
-    try:
-        daemon.wait_for(total)
-        driftd = daemon.rate()
-        latencies = alert_latencies(bootstrap, daemon, topics, events, latency_windows)
-    finally:
-        daemon.stop()
+    measured: dict[str, list[float]] = {name: [] for name in RATES}
+    latencies: list[float] = []
+    for number in range(rounds):
+        group = f"driftd-bench-{time.time_ns()}"
+        raw = data.config(bootstrap, topics.names, group, 0)
+        config = load_config(data.write_config(workdir / f"bench-{number}.yaml", raw))
+        measured["bare"].append(bare_rate(config, topics, total))
+        measured["floor"].append(floor.floor_rate(config, *inputs, total))
+        arrow = floor.floor_rate(config, *inputs, total, kind=floor.ArrowFloor)
+        measured["arrow_floor"].append(arrow)
+        daemon = DaemonRun(config)
+        daemon.start()
+        try:
+            daemon.wait_for(total)
+            measured["driftd"].append(daemon.rate())
+            if number == rounds - 1:
+                latencies = alert_latencies(bootstrap, daemon, topics, events, latency_windows)
+        finally:
+            daemon.stop()
     return {
         "events": events,
         "records": total,
         "produce_rate": produced,
-        "bare_rate": bare,
-        "driftd_rate": driftd,
-        "floor_rate": lower_bound,
-        "arrow_floor_rate": arrow_bound,
+        "rates": measured,
         "latencies": latencies,
         "latency_windows": latency_windows,
     }
