@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from detectors import CurrentSample
 from detectors import ks as ks_module
 from monitor.config_drift import DetectorsConfig
 from monitor.reference import ColumnReference, build_detectors
@@ -74,7 +75,8 @@ class DriftdWindow:
     def run(self) -> dict[str, Any]:
         results: dict[str, Any] = {}
         for i, (current, detectors) in enumerate(self.numeric):
-            results[f"f{i:02d}"] = {t: d.test(current) for t, d in detectors.items()}
+            sample = CurrentSample(current)  # as the daemon does: once for the column's tests
+            results[f"f{i:02d}"] = {t: d.test(sample) for t, d in detectors.items()}
         for j, (codes, k, detectors) in enumerate(self.categorical):
             counts = np.bincount(codes, minlength=k + 1)  # + the unseen bucket
             results[f"c{j}"] = {t: d.test_counts(counts) for t, d in detectors.items()}

@@ -46,6 +46,7 @@ from detectors.kswin import KSWINDetector
 from detectors.page_hinkley import PageHinkleyDetector
 from detectors.psi import CategoricalPSITest, PSITest
 from detectors.result import DriftResult
+from detectors.sample import CurrentSample
 from detectors.wasserstein import WassersteinTest
 
 Detector = (
@@ -110,6 +111,7 @@ __all__ = [
     "CategoricalPSITest",
     "ChangePoint",
     "ChiSquareTest",
+    "CurrentSample",
     "DDMDetector",
     "Detector",
     "DriftResult",

@@ -28,13 +28,13 @@ from detectors._common import (
     category_labels,
     codes_to_counts,
     count_vector,
-    current_sample,
     float_vector,
     integer_at_least,
     read_only,
     reference_sample,
     sorted_summary,
 )
+from detectors.sample import CurrentSample, prepared
 
 
 def quantile_edges(reference: FloatArray, bins: int) -> FloatArray:
@@ -146,19 +146,20 @@ class NumericBinnedDetector:
         # The edges never change: label the bins once, not on every test.
         return bin_labels(self._edges)
 
-    def _current_proportions(self, current: ArrayLike) -> tuple[FloatArray, int, int, FloatArray]:
-        """Current bin proportions, observation count, missing count and the finite values,
-        sorted (sorting once serves both the bin counts and the summary's quantiles)."""
-        values, missing = current_sample(current)
-        values.sort()  # current_sample returned a fresh copy
-        counts = sorted_bin_counts(values, self._edges)
-        return counts / values.size, values.size, missing, values
+    def _current_proportions(
+        self, current: ArrayLike | CurrentSample
+    ) -> tuple[FloatArray, int, CurrentSample]:
+        """Current bin proportions, observation count and the prepared sample (sorting once
+        serves both the bin counts and the summary's quantiles)."""
+        sample = prepared(current)
+        counts = sorted_bin_counts(sample.sorted, self._edges)
+        return counts / sample.size, sample.size, sample
 
-    def _explanation(self, values: FloatArray, missing: int) -> dict[str, Any]:
+    def _explanation(self, sample: CurrentSample) -> dict[str, Any]:
         return {
-            "current_missing": missing,
+            "current_missing": sample.missing,
             "reference": None if self._reference_summary is None else dict(self._reference_summary),
-            "current": sorted_summary(values),
+            "current": sample.summary(),
         }
 
     def _bin_state(self) -> dict[str, Any]:

@@ -46,6 +46,7 @@ from detectors._common import (
     top_contributors,
 )
 from detectors.result import DriftResult
+from detectors.sample import CurrentSample
 
 
 def divergence_contributions(reference: FloatArray, current: FloatArray) -> FloatArray:
@@ -134,16 +135,16 @@ class JensenShannonTest(NumericBinnedDetector, _JSThreshold):
         # scipy normalises its inputs; profiles may carry proportions off by rounding.
         self._reference_share = self._reference_proportions / self._reference_proportions.sum()
 
-    def test(self, current: ArrayLike) -> DriftResult:
+    def test(self, current: ArrayLike | CurrentSample) -> DriftResult:
         """Test a current window (1-D numeric; non-finite values are dropped)."""
-        current_share, n_current, missing, values = self._current_proportions(current)
+        current_share, n_current, sample = self._current_proportions(current)
         return self._result(
             self._reference_share,
             current_share,
             n_reference=self._n_reference,
             n_current=n_current,
             labels=self._bin_labels,
-            explanation=self._explanation(values, missing),
+            explanation=self._explanation(sample),
             key="bins",
         )
 

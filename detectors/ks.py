@@ -58,7 +58,6 @@ from detectors._common import (
     FloatArray,
     check_state,
     closed_range,
-    current_sample,
     merge_sorted,
     open_unit_interval,
     read_only,
@@ -67,6 +66,7 @@ from detectors._common import (
 )
 from detectors._kolmogorov import kolmogorov_sf
 from detectors.result import DriftResult
+from detectors.sample import CurrentSample, prepared
 
 METHODS = ("asymp", "exact", "auto")
 
@@ -116,11 +116,10 @@ class KSTest:
         self._sorted_reference = read_only(np.sort(self.reference))
         self._reference_summary = sorted_summary(self._sorted_reference)
 
-    def test(self, current: ArrayLike) -> DriftResult:
+    def test(self, current: ArrayLike | CurrentSample) -> DriftResult:
         """Test a current window (1-D numeric; non-finite values are dropped)."""
-        values, missing = current_sample(current)
-        values.sort()  # current_sample returned a fresh copy
-        current_sorted = values
+        sample = prepared(current)
+        values = current_sorted = sample.sorted
         n, m = self._sorted_reference.size, current_sorted.size
         statistic, location = self._statistic(current_sorted)
 
@@ -135,9 +134,9 @@ class KSTest:
             n_current=m,
             explanation={
                 "statistic_location": location,
-                "current_missing": missing,
+                "current_missing": sample.missing,
                 "reference": dict(self._reference_summary),
-                "current": sorted_summary(current_sorted),
+                "current": sample.summary(),
             },
         )
 

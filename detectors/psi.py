@@ -51,6 +51,7 @@ from detectors._common import (
     top_contributors,
 )
 from detectors.result import DriftResult
+from detectors.sample import CurrentSample
 
 
 def psi_contributions(reference: FloatArray, current: FloatArray, epsilon: float) -> FloatArray:
@@ -138,11 +139,11 @@ class PSITest(NumericBinnedDetector, _PSIThresholds):
         self._set_thresholds(moderate, major, epsilon)
         super().__init__(reference, bins, edges, reference_proportions, reference_size)
 
-    def test(self, current: ArrayLike) -> DriftResult:
+    def test(self, current: ArrayLike | CurrentSample) -> DriftResult:
         """Test a current window (1-D numeric; non-finite values are dropped)."""
-        current_share, n_current, missing, values = self._current_proportions(current)
+        current_share, n_current, sample = self._current_proportions(current)
         contributions = psi_contributions(self._reference_proportions, current_share, self.epsilon)
-        explanation = self._explanation(values, missing)
+        explanation = self._explanation(sample)
         explanation["bins"] = top_contributors(
             contributions, self._reference_proportions, current_share, self._bin_labels
         )

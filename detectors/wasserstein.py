@@ -35,7 +35,6 @@ from numpy.typing import ArrayLike
 from detectors._common import (
     STATE_VERSION,
     check_state,
-    current_sample,
     finite_statistic,
     merge_sorted,
     positive,
@@ -44,6 +43,7 @@ from detectors._common import (
     sorted_summary,
 )
 from detectors.result import DriftResult
+from detectors.sample import CurrentSample, prepared
 
 
 class WassersteinTest:
@@ -74,10 +74,10 @@ class WassersteinTest:
         self._scale = spread if spread > 0.0 else 1.0
         self._reference_summary = sorted_summary(self._sorted_reference)
 
-    def test(self, current: ArrayLike) -> DriftResult:
+    def test(self, current: ArrayLike | CurrentSample) -> DriftResult:
         """Test a current window (1-D numeric; non-finite values are dropped)."""
-        values, missing = current_sample(current)
-        current_sorted = np.sort(values)
+        sample = prepared(current)
+        values = current_sorted = sample.sorted
         reference = self._sorted_reference
         pooled, from_current = merge_sorted(reference, current_sorted)
         # Empirical CDFs at each pooled value, from running counts of where the values came
@@ -102,9 +102,9 @@ class WassersteinTest:
             explanation={
                 "distance": distance,
                 "reference_scale": self._scale,
-                "current_missing": missing,
+                "current_missing": sample.missing,
                 "reference": dict(self._reference_summary),
-                "current": sorted_summary(current_sorted),
+                "current": sample.summary(),
             },
         )
 

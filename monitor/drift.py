@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from detectors import DriftResult
+from detectors import CurrentSample, DriftResult
 from monitor.arrays import Block, block_len, concat, pack, pack_block, unpack, unpack_block
 from monitor.categories import CategoryCoder
 from monitor.config import ModelConfig
@@ -162,7 +162,9 @@ class DriftMonitor:
                 if not np.isfinite(values).any():
                     report.skipped.append(name)
                     continue
-                report.results[name] = {test: d.test(values) for test, d in detectors.items()}
+                # Sorted and summarised once for all of the column's tests.
+                sample = CurrentSample(values)
+                report.results[name] = {test: d.test(sample) for test, d in detectors.items()}
             else:
                 column = columns[name]
                 counts = self.coders[name].counts_against(

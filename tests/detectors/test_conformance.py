@@ -163,3 +163,34 @@ def test_every_detector_is_covered() -> None:
     for cls in DETECTOR_CLASSES:
         assert list(cls._unit_test_params())
         assert list(cls._invalid_params())
+
+
+NUMERIC_CASES = [
+    pytest.param(cls, params, id=f"{cls.__name__}-{index}")
+    for cls in DETECTOR_CLASSES
+    if cls.input_kind == "numeric"
+    for index, params in enumerate(cls._unit_test_params())
+]
+
+
+@pytest.mark.parametrize(("cls", "params"), NUMERIC_CASES)
+def test_a_prepared_sample_gives_the_result_of_the_raw_window(
+    cls: Any, params: dict[str, Any]
+) -> None:
+    detector = build(cls, params)
+    for drawn in (same_distribution_sample(detector), shifted_sample(detector)):
+        window = drawn[::-1].copy()  # unsorted, with missing values
+        window[::11] = np.nan
+        sample = detectors.CurrentSample(window)
+        assert detector.test(sample) == detector.test(window)
+        # The sample serves any number of tests, and no test changes it.
+        before = sample.sorted.copy()
+        assert detector.test(sample) == detector.test(window)
+        np.testing.assert_array_equal(sample.sorted, before)
+        assert sample.missing == int(np.isnan(window).sum())
+
+
+def test_a_prepared_sample_refuses_what_a_test_refuses() -> None:
+    for bad in ([], [np.nan, np.inf], np.ones((2, 2))):
+        with pytest.raises(ValueError):
+            detectors.CurrentSample(bad)
