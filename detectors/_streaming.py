@@ -118,16 +118,19 @@ class StreamingDetector(ABC):
         array = float_vector("values", values)
         self._check_signal(array)
         change_points = []
-        river = self._river
-        for value in array.tolist():  # river wants Python floats, not numpy scalars
-            self._values.append(value)
-            self._n_seen += 1
-            river.update(value)
+        river, keep, first = self._river, self._values.append, self._n_seen
+        update = river.update
+        # river wants Python floats, not numpy scalars.
+        for offset, value in enumerate(array.tolist()):
+            keep(value)
+            update(value)
             if river.drift_detected:
-                detected_at = self._n_seen - 1
+                detected_at = first + offset
+                self._n_seen = detected_at + 1  # what the history holds so far
                 self._n_detections += 1
                 change_points.append(self._change_point(detected_at))
                 self._segment_start = detected_at + 1
+        self._n_seen = first + array.size
         return change_points
 
     # -- change points --------------------------------------------------------------------------
