@@ -10,6 +10,7 @@ resolve with their window.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Any
 
@@ -26,9 +27,19 @@ from monitor.outputs import OutputRecord, encode_json, event_body, trace_headers
 TRACE_NAMESPACE = uuid.UUID("6f0c1f2e-4b7a-4f1d-9a55-8d7f0e2c3b11")
 
 
+_NAMESPACE_BYTES = TRACE_NAMESPACE.bytes
+
+
 def trace_id(model: str, event_id: str) -> str:
-    """A stable trace id per decision (the same on every replay), W3C-sized: 32 hex digits."""
-    return uuid.uuid5(TRACE_NAMESPACE, f"{model}/{event_id}").hex
+    """A stable trace id per decision (the same on every replay), W3C-sized: 32 hex digits.
+
+    ``uuid.uuid5(TRACE_NAMESPACE, "model/id").hex``, computed as RFC 9562 defines it without
+    building a ``UUID`` object, which costs three times as much."""
+    name = f"{model}/{event_id}".encode()
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC variant
+    return digest.hex()
 
 
 class Gate:
