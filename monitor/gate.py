@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from monitor.config import Config
 from monitor.event_columns import stamps
 from monitor.events import Event
 from monitor.guardrails import Evaluation, Guardrails
+from monitor.guardrails.batch import Coded
 from monitor.metrics import Metrics
 from monitor.outputs import OutputRecord, encode_json, event_body, trace_headers
 
@@ -52,10 +54,13 @@ class Gate:
         self.quiet_seconds = model_config.guardrail_quiet_seconds
         self.last_hit: dict[str, float] = {}  # rule -> event time of its latest alert-action hit
 
-    def apply(self, events: list[Event]) -> list[OutputRecord]:
+    def apply(
+        self, events: list[Event], codes: Mapping[str, Coded] | None = None
+    ) -> list[OutputRecord]:
+        """``codes``: the events' categorical columns as dictionary codes, when known."""
         if self.guardrails is None:
             return self._approve(events, None)
-        evaluation = self.guardrails.evaluate(self.guardrails.batch(events))
+        evaluation = self.guardrails.evaluate(self.guardrails.batch(events, codes))
         outputs = self._review(events, evaluation)
         outputs += self._approve(events, evaluation)
         outputs += self._alerts(events, evaluation)

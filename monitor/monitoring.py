@@ -27,6 +27,7 @@ from monitor.event_columns import offsets, partitions, stamps, versions
 from monitor.events import Event
 from monitor.fastlane import fast_rows, pick
 from monitor.gate import Gate
+from monitor.guardrails.batch import Coded
 from monitor.labels import Labelled
 from monitor.logs import get_logger
 from monitor.metrics import Metrics
@@ -184,8 +185,9 @@ class ModelMonitoring:
         return codes
 
     def add(self, events: list[Event]) -> list[OutputRecord]:
-        outputs = self.gate.apply(events)
         block = self.block(events)
+        codes = {name: Coded(block[name], self.coders[name].values) for name in self.categorical}
+        outputs = self.gate.apply(events, codes)
         refs: dict[str, list[int]] = {}
         sources: dict[str, ReferenceSource] = {}
         event_versions = versions(events)

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from monitor.categories import MISSING
 from monitor.config import ModelConfig
-from monitor.event_columns import versions
+from monitor.event_columns import decoded_batch, versions
 from monitor.events import Event, Scalar, categorical_value, event_model
 from monitor.fastlane import ColumnBatch, fast_rows, pick
 
 _NO_VALUES: dict[str, Scalar] = {}
 _NONE = np.array(None, dtype=object)
+
+
+@dataclass(frozen=True, slots=True)
+class Coded:
+    """A categorical column as codes into ``values`` (a category dictionary's values)."""
+
+    codes: np.ndarray
+    values: Sequence[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +45,10 @@ class DecisionBatch:
     categorical: dict[str, np.ndarray]
     score: np.ndarray
     label: np.ndarray
+    # Categorical columns also as the model's dictionary codes (``MISSING``, ``OVERFLOW``
+    # or an index into the dictionary's values), when the batch came from the fast lane
+    # and the caller had them: rules then test each distinct value once.
+    codes: Mapping[str, Coded] = field(default_factory=dict)
 
     @classmethod
     def from_events(
@@ -42,15 +56,24 @@ class DecisionBatch:
         events: Sequence[Event],
         model_config: ModelConfig,
         features: Collection[str] | None = None,
+        codes: Mapping[str, Coded] | None = None,
     ) -> DecisionBatch:
         """Columns of ``events`` (all of one model). ``features`` limits the extracted
-        feature columns to those the rules use (``Guardrails.features_used``)."""
+        feature columns to those the rules use (``Guardrails.features_used``). ``codes``:
+        the events' categorical codes (used for fast-lane events only, whose categories
+        are strings by construction)."""
         model = events[0].model if events else ""
-        if len(set(map(event_model, events))) > 1:
+        one_batch = decoded_batch(events) is not None  # decoded together: one model
+        if not one_batch and len(set(map(event_model, events))) > 1:
             raise ValueError("a decision batch holds the decisions of one model")
         fast = fast_rows(events)
         if fast is not None:
-            return cls._from_columns(model, events, model_config, features, *fast)
+            batch = cls._from_columns(model, events, model_config, features, *fast)
+            if codes:
+                wanted = batch.categorical.keys()
+                coded = {name: codes[name] for name in wanted if name in codes}
+                batch = dataclasses.replace(batch, codes=coded)
+            return batch
         feature_maps = [event.features or _NO_VALUES for event in events]
         prediction_maps = [event.prediction or _NO_VALUES for event in events]
         numeric: dict[str, np.ndarray] = {}
@@ -110,6 +133,9 @@ class DecisionBatch:
         """Where ``feature`` has no value."""
         if feature in self.numeric:
             return np.isnan(self.numeric[feature])
+        coded = self.codes.get(feature)
+        if coded is not None:
+            return coded.codes == MISSING
         return is_none(self.categorical[feature])
 
     def take(self, index: np.ndarray | slice) -> DecisionBatch:
@@ -123,6 +149,7 @@ class DecisionBatch:
             categorical={name: column[index] for name, column in self.categorical.items()},
             score=self.score[index],
             label=self.label[index],
+            codes={name: Coded(c.codes[index], c.values) for name, c in self.codes.items()},
         )
 
 

@@ -12,7 +12,8 @@ from typing import Protocol
 
 import numpy as np
 
-from monitor.guardrails.batch import DecisionBatch, is_none
+from monitor.categories import OVERFLOW
+from monitor.guardrails.batch import Coded, DecisionBatch, is_none
 
 
 class DecisionCheck(Protocol):
@@ -78,12 +79,27 @@ class CategoriesCheck:
     kind: str = "categories"
 
     def matches(self, batch: DecisionBatch) -> np.ndarray:
+        coded = batch.codes.get(self.feature)
+        if coded is not None:
+            return self._outside_coded(coded, batch.categorical[self.feature])
         values = batch.categorical[self.feature]
         # A set lookup per value, run by map in C: linear in the batch whatever the number
         # of categories (np.isin on objects sorts them with Python comparisons). None is
         # never allowed, so a missing value is excluded below.
         allowed = np.fromiter(map(self.allowed.__contains__, values), bool, len(values))
         return ~allowed & ~is_none(values)
+
+    def _outside_coded(self, coded: Coded, values: np.ndarray) -> np.ndarray:
+        """One set lookup per distinct value of the dictionary, then per row by code; the
+        few rows past the dictionary's limit are looked up by value."""
+        allowed = np.fromiter(map(self.allowed.__contains__, coded.values), bool)
+        codes = coded.codes
+        outside = np.zeros(codes.size, dtype=bool)
+        known = codes >= 0
+        outside[known] = ~allowed[codes[known]]
+        for i in np.flatnonzero(codes == OVERFLOW).tolist():
+            outside[i] = values[i] not in self.allowed
+        return outside
 
     def reason(self, batch: DecisionBatch, index: int) -> str:
         value = batch.categorical[self.feature][index]

@@ -6,7 +6,7 @@ review topic only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -15,7 +15,7 @@ import numpy as np
 from monitor.config import ModelConfig
 from monitor.events import Event
 from monitor.guardrails.aggregates import AggregateMonitor
-from monitor.guardrails.batch import DecisionBatch
+from monitor.guardrails.batch import Coded, DecisionBatch
 from monitor.guardrails.checks import DecisionCheck
 from monitor.guardrails.compiler import compile_rules
 from monitor.guardrails.expressions import (
@@ -56,8 +56,10 @@ class Guardrails:
         """The declared features the rules read; a batch needs only these columns."""
         return self._rules.features_used
 
-    def batch(self, events: Sequence[Event]) -> DecisionBatch:
-        return DecisionBatch.from_events(events, self.model_config, self.features_used)
+    def batch(
+        self, events: Sequence[Event], codes: Mapping[str, Coded] | None = None
+    ) -> DecisionBatch:
+        return DecisionBatch.from_events(events, self.model_config, self.features_used, codes)
 
     def evaluate(self, batch: DecisionBatch) -> Evaluation:
         if batch.size and batch.model != self.model:
