@@ -36,6 +36,16 @@ def with_id(value: bytes, number: int) -> bytes:
 
 
 def peak_mib() -> float:
+    """This process's own peak RSS. Linux carries the parent's peak at the fork into a
+    child's ``ru_maxrss``, even across exec, so a harness that had grown before starting
+    this process would be measured instead; ``VmHWM`` belongs to this process's memory."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
