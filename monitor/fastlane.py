@@ -101,7 +101,7 @@ class ColumnBatch:
     """Columns of the fast-lane events of one model in one batch; events point at a row.
 
     Once the decoder has built the events, it attaches them (``None`` at rejected rows)
-    with the columns of their envelope: time, partition, offset and version. A stage
+    with the columns of their envelope: id, time, partition, offset and version. A stage
     handed exactly that list of events reads those columns instead of every event
     (see :mod:`monitor.event_columns`).
     """
