@@ -167,8 +167,11 @@ class LabelJoin:
 
     def _release(self, outcome: LabelOutcome) -> None:
         horizon = self.matched_until - self.reorder_seconds
-        while self._heap and self._heap[0][0] <= horizon:
-            ts, _, model, item = heapq.heappop(self._heap)
+        heap = self._heap
+        # Beyond max_pending the oldest go out before the horizon: where event time stalls
+        # or goes back, nothing else would ever release them.
+        while heap and (heap[0][0] <= horizon or len(heap) > self.max_pending):
+            ts, _, model, item = heapq.heappop(heap)
             self.released_until = max(self.released_until, ts)
             outcome.released.setdefault(model, []).append(item)
 

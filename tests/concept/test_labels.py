@@ -67,6 +67,25 @@ def test_pending_decisions_are_bounded() -> None:
     assert len(labels.decisions) == 10
 
 
+def test_errors_waiting_for_the_reorder_horizon_are_bounded_when_event_time_goes_back() -> None:
+    # Event time that wraps round (a looped replay, a clock reset) never passes the
+    # horizon of what was matched before it: without a bound those errors would wait
+    # for ever, one more every round.
+    labels = join(max_pending=50, reorder_seconds=100.0)
+    released: list[float] = []
+    matched = 0
+    for _ in range(20):
+        batch = [decision(i) for i in range(40)]
+        labels.add_decisions(batch)
+        outcome = labels.add_labels([label(i, 1.0) for i in range(40)])
+        matched += outcome.matched["m"]
+        released += [item.ts for item in outcome.released.get("m", [])]
+        assert len(labels._heap) <= 50
+    assert matched == 20 * 40
+    assert len(released) + len(labels._heap) == matched  # every error released once
+    assert released[:10] == sorted(released[:10])  # the oldest go first
+
+
 def test_waiting_decisions_survive_a_checkpoint_in_every_format() -> None:
     before = join()
     before.add_decisions([decision(i, score=0.2 + 0.1 * (i % 2)) for i in range(5)])
