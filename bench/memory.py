@@ -3,7 +3,8 @@
 Runs in a fresh process (so nothing else the harness did counts) and feeds driftd's
 Pipeline directly, in batches of 5 000 like the consumer, with the benchmark config: every
 detector, guardrail and metric, labels for every tenth event. Events come from a pool of
-50 000 encoded once, each sent with a new id, so the label join fills to its bound. Every
+50 000 encoded once, each sent with a new id and its own time (event time goes on
+advancing, as in a live stream), so the label join fills to its bound. Every
 100 000 events the task's state is checkpointed as the daemon does (snapshot, LZ4, chunks),
 so what checkpoints keep counts too. Prints one JSON line: peak RSS (MiB) after each
 million events.
@@ -35,6 +36,18 @@ def with_id(value: bytes, number: int) -> bytes:
     return value[: ID_AT.start] + b"%09d" % number + value[ID_AT.stop :]
 
 
+def split_at_ts(value: bytes) -> tuple[bytes, bytes]:
+    """The encoded message before and after the number of its ``ts``."""
+    start = value.index(b'"ts":') + len(b'"ts":')
+    return value[:start], value[value.index(b",", start) :]
+
+
+def stamped(parts: tuple[bytes, bytes], number: int, delay: float = 0.0) -> bytes:
+    head, tail = parts
+    ts = data.BASE_TS + number * 0.01 + delay
+    return with_id(head, number) + b"%.2f" % ts + tail
+
+
 def peak_mib() -> float:
     """This process's own peak RSS. Linux carries the parent's peak at the fork into a
     child's ``ru_maxrss``, even across exec, so a harness that had grown before starting
@@ -54,18 +67,18 @@ def main(total: int) -> None:
     config = Config.model_validate(data.config("127.0.0.1:9", names, "memory", 0))
     pipeline = Pipeline(config, Metrics(CollectorRegistry()))
     store = CheckpointStore("state", "memory", reader=None)
-    pool = data.events(POOL, drift_from=POOL // 2)
-    label_pool = data.labels(range(0, POOL, 10))
+    pool = [split_at_ts(v) for v in data.events(POOL, drift_from=POOL // 2)]
+    label_pool = [split_at_ts(v) for v in data.labels(range(0, POOL, 10))]
     peaks: dict[int, float] = {}
     started = time.perf_counter()
     label_offset = 0
     for start in range(0, total, BATCH):
         records = [
-            FileRecord("features", 0, n, 0, with_id(pool[n % POOL], n))
+            FileRecord("features", 0, n, 0, stamped(pool[n % POOL], n))
             for n in range(start, start + BATCH)
         ]
         for n in range(start, start + BATCH, 10):
-            value = with_id(label_pool[(n % POOL) // 10], n)
+            value = stamped(label_pool[(n % POOL) // 10], n, delay=1.0)
             records.append(FileRecord("labels", 0, label_offset, 0, value))
             label_offset += 1
         pipeline.process(records)
