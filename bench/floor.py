@@ -31,10 +31,10 @@ from typing import Any
 
 import msgspec
 import numpy as np
-from kafka import KafkaConsumer
 from prometheus_client import CollectorRegistry, Counter
 
 from bench import data
+from bench.consume import consume_rate
 from detectors import (
     ADWINDetector,
     CategoricalPSITest,
@@ -46,7 +46,6 @@ from detectors import (
 from monitor import heap
 from monitor.config import Config
 from monitor.fastlane import FastLane
-from monitor.kafka_io import consumer_options
 
 WINDOW = 5_000
 REFERENCE_EVENTS = 10_000
@@ -236,33 +235,16 @@ def floor_rate(
     config: Config, features: str, labels: str, expected: int, kind: type[Floor] = Floor
 ) -> float:
     """Consume every record of both topics and do the floor's work; records/s."""
-    heap.settle()
     floor = kind(config, CollectorRegistry())
-    options = consumer_options(config.kafka)
-    options["group_id"] = f"floor-{time.time_ns()}"
-    consumer = KafkaConsumer(**options)
-    try:
-        consumer.subscribe([features, labels])
-        seen, first = 0, None
-        max_records = config.kafka.consumer.max_poll_records
-        deadline = time.monotonic() + 600
-        while seen < expected and time.monotonic() < deadline:
-            batch = consumer.poll(timeout_ms=200, max_records=max_records)
-            if not batch:
-                continue
-            if first is None:
-                first = time.perf_counter()
-            for tp, records in batch.items():
-                values = [record.value for record in records]
-                if tp.topic == labels:
-                    floor.label_batch(values)
-                else:
-                    floor.decisions(values)
-                seen += len(records)
-        assert first is not None
-        return seen / (time.perf_counter() - first)
-    finally:
-        consumer.close()
+
+    def work(topic: str, records: list[Any]) -> None:
+        values = [record.value for record in records]
+        if topic == labels:
+            floor.label_batch(values)
+        else:
+            floor.decisions(values)
+
+    return consume_rate(config, (features, labels), expected, "floor", work)
 
 
 def main(total: int) -> None:

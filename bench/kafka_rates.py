@@ -20,11 +20,10 @@ from kafka.admin import NewTopic
 from prometheus_client import CollectorRegistry
 
 from bench import data, floor
-from monitor import heap
+from bench.consume import consume_rate
 from monitor.config import Config
 from monitor.config_loader import load_config
 from monitor.daemon import Daemon
-from monitor.kafka_io import consumer_options
 
 
 class _Features(msgspec.Struct, gc=False):
@@ -108,34 +107,18 @@ def produce(bootstrap: str, topic: str, values: list[bytes]) -> float:
 
 
 def bare_rate(config: Config, topics: Topics, expected: int) -> float:
-    """Consume + decode every record of the features and labels topics; events/s."""
-    heap.settle()  # the collector settings driftd's daemon runs with: the same for both
-    options = consumer_options(config.kafka)
-    options["group_id"] = f"bare-{time.time_ns()}"
-    consumer = KafkaConsumer(**options)
+    """Consume + decode every record of the features and labels topics; records/s."""
     event_decoder = msgspec.json.Decoder(_Event)
     label_decoder = msgspec.json.Decoder(_Label)
     labels_topic = topics.names["labels"]
-    try:
-        consumer.subscribe([topics.names["features"], labels_topic])
-        seen, first = 0, None
-        max_records = config.kafka.consumer.max_poll_records
-        deadline = time.monotonic() + 600
-        while seen < expected and time.monotonic() < deadline:
-            batch = consumer.poll(timeout_ms=200, max_records=max_records)
-            if not batch:
-                continue
-            if first is None:
-                first = time.perf_counter()
-            for tp, records in batch.items():
-                decode = label_decoder.decode if tp.topic == labels_topic else event_decoder.decode
-                for record in records:
-                    decode(record.value)
-                seen += len(records)
-        assert first is not None
-        return seen / (time.perf_counter() - first)
-    finally:
-        consumer.close()
+
+    def decode_all(topic: str, records: list[Any]) -> None:
+        decode = label_decoder.decode if topic == labels_topic else event_decoder.decode
+        for record in records:
+            decode(record.value)
+
+    inputs = (topics.names["features"], labels_topic)
+    return consume_rate(config, inputs, expected, "bare", decode_all)
 
 
 class DaemonRun:

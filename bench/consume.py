@@ -1,0 +1,47 @@
+"""The timed consume loop shared by the bare client and the floors: same settings, same
+clock (from the first fetched batch to the last record)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from kafka import KafkaConsumer
+
+from monitor import heap
+from monitor.config import Config
+from monitor.kafka_io import consumer_options
+
+
+def consume_rate(
+    config: Config,
+    topics: Sequence[str],
+    expected: int,
+    group_prefix: str,
+    on_batch: Callable[[str, list[Any]], None],
+) -> float:
+    """Consume ``expected`` records of ``topics`` with driftd's consumer settings, handing
+    each partition's records to ``on_batch(topic, records)``; records/s."""
+    heap.settle()  # the collector settings driftd's daemon runs with: the same for all
+    options = consumer_options(config.kafka)
+    options["group_id"] = f"{group_prefix}-{time.time_ns()}"
+    consumer = KafkaConsumer(**options)
+    try:
+        consumer.subscribe(list(topics))
+        seen, first = 0, None
+        max_records = config.kafka.consumer.max_poll_records
+        deadline = time.monotonic() + 600
+        while seen < expected and time.monotonic() < deadline:
+            batch = consumer.poll(timeout_ms=200, max_records=max_records)
+            if not batch:
+                continue
+            if first is None:
+                first = time.perf_counter()
+            for tp, records in batch.items():
+                on_batch(tp.topic, records)
+                seen += len(records)
+        assert first is not None
+        return seen / (time.perf_counter() - first)
+    finally:
+        consumer.close()
