@@ -31,6 +31,7 @@ from monitor.events import (
     parse_timestamp,
 )
 from monitor.fastlane import ColumnBatch, FastLane, ModelLane
+from monitor.feature_checks import check_features
 
 
 class RawEvent(msgspec.Struct, gc=False):
@@ -159,7 +160,7 @@ class Decoder:
                 at.append(position)
         if not events:
             return
-        checked = self._check_features(events, origins, rejected)
+        checked = check_features(events, origins, rejected, self.models, self.limits)
         if len(checked) == len(events):
             for position, event in zip(at, events, strict=True):
                 slots[position] = event
@@ -358,56 +359,6 @@ class Decoder:
             math.isfinite(ts)
             and self.limits.min_timestamp <= ts <= now + self.limits.max_future_seconds
         )
-
-    def _check_features(
-        self, events: list[Event], origins: list[SourceRecord], rejected: list[Rejected]
-    ) -> list[Event]:
-        """Per model and feature, check the column at once; only bad rows are looked at singly."""
-        bad: dict[int, tuple[str, str]] = {}
-        by_model: dict[str, list[int]] = {}
-        for index, event in enumerate(events):
-            if event.features is not None:
-                by_model.setdefault(event.model, []).append(index)
-        for model, indices in by_model.items():
-            spec = self.models[model].features
-            feature_maps = [events[i].features for i in indices]
-            for name, feature in spec.items():
-                column = [f.get(name) for f in feature_maps]  # type: ignore[union-attr]
-                kinds = {type(v) for v in column}
-                if feature.required and type(None) in kinds:
-                    for i, v in zip(indices, column, strict=True):
-                        if v is None:
-                            bad.setdefault(
-                                i, (Reasons.MISSING_FEATURE, f"feature {name!r} is required")
-                            )
-                if feature.type == "numeric":
-                    if kinds - {float, type(None)}:
-                        for i, v in zip(indices, column, strict=True):
-                            if v is not None and type(v) is not float:
-                                bad.setdefault(
-                                    i, (Reasons.WRONG_TYPE, f"feature {name!r} must be a number")
-                                )
-                elif kinds - {str, type(None)}:
-                    for i, v in zip(indices, column, strict=True):
-                        if not isinstance(v, str) and v is not None:
-                            events[i].features[name] = categorical_value(v)  # type: ignore[index]
-                if str in kinds:
-                    limit = self.limits.max_category_length
-                    for i, v in zip(indices, column, strict=True):
-                        if isinstance(v, str) and len(v) > limit:
-                            bad.setdefault(
-                                i, (Reasons.WRONG_TYPE, f"feature {name!r} longer than {limit}")
-                            )
-        if not bad:
-            return events
-        kept = []
-        for index, event in enumerate(events):
-            if index in bad:
-                reason, detail = bad[index]
-                rejected.append(Rejected(reason, detail, origins[index]))
-            else:
-                kept.append(event)
-        return kept
 
 
 _NON_FINITE_TOKEN = re.compile(rb"[:\[,]\s*-?(?:NaN|Infinity)\s*[,\]}]")
