@@ -27,8 +27,6 @@ from monitor.metrics import Metrics
 from monitor.outputs import OutputRecord, encode_json, event_body, trace_headers
 
 TRACE_NAMESPACE = uuid.UUID("6f0c1f2e-4b7a-4f1d-9a55-8d7f0e2c3b11")
-
-
 _NAMESPACE_BYTES = TRACE_NAMESPACE.bytes
 
 

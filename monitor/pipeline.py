@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import compress
 from operator import attrgetter, not_
 from typing import Any
@@ -26,7 +26,6 @@ from monitor.events import (
     Rejected,
     SourceRecord,
     count_incomplete,
-    event_partition,
 )
 from monitor.formats.dispatch import InputDecoder
 from monitor.join import JoinBuffer
@@ -174,18 +173,26 @@ class Pipeline:
     def _process(self, records: Sequence[SourceRecord]) -> list[OutputRecord]:
         started = time.perf_counter()
         metrics = self.metrics
-        events, rejected = self.decoder.decode(records)
-        outputs = [self._reject(item) for item in rejected]
-
-        by_task: dict[int, list[Event]] = {}
-        partitions = set(map(event_partition, events))
-        if len(partitions) == 1:  # the usual batch: one partition's records
-            by_task[partitions.pop()] = events
+        # Each task's records are decoded on their own, so that its events are one decoded
+        # batch whose columns the stages read (monitor/event_columns.py).
+        by_task: Mapping[int, Sequence[SourceRecord]]
+        partitions = set(map(_partition_of, records))
+        if len(partitions) == 1:  # one partition's records
+            by_task = {partitions.pop(): records}
         else:
-            for event in events:
-                by_task.setdefault(event.partition, []).append(event)
-        for partition, task_events in by_task.items():
-            outputs.extend(self._process_task(partition, task_events))
+            grouped: dict[int, list[SourceRecord]] = {}
+            for record in records:
+                grouped.setdefault(record.partition, []).append(record)
+            by_task = grouped
+        outputs: list[OutputRecord] = []
+        decoded: list[tuple[int, list[Event]]] = []
+        for partition, task_records in by_task.items():
+            events, rejected = self.decoder.decode(task_records, same_batch=bool(decoded))
+            outputs.extend(self._reject(item) for item in rejected)
+            decoded.append((partition, events))
+        for partition, task_events in decoded:
+            if task_events:
+                outputs.extend(self._process_task(partition, task_events))
 
         for topic, count in Counter(map(_topic_of, records)).items():
             metrics.records_consumed.labels(topic).inc(count)
@@ -295,6 +302,7 @@ class Pipeline:
 
 
 _topic_of = attrgetter("topic")
+_partition_of = attrgetter("partition")
 
 
 class _ExpiredRecord:

@@ -8,6 +8,8 @@ so it must be released when the batch is done.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 import numpy as np
 import pytest
@@ -155,3 +157,20 @@ def test_the_join_passes_a_decoded_batch_through_as_it_passes_any_complete_event
     assert fast_result.completed == general_result.completed == decoded
     assert fast.watermark == general.watermark == max(e.ts for e in decoded)
     assert fast.snapshot() == general.snapshot()
+
+
+def test_each_task_of_a_batch_of_several_partitions_gets_its_own_decoded_batch() -> None:
+    pipeline = Pipeline(CONFIG, Metrics(CollectorRegistry()), now=lambda: NOW + 3600)
+    mixed = [r for pair in zip(records(10, 3), records(10, 4), strict=True) for r in pair]
+    seen: dict[int, list[Event]] = {}
+    process_task = pipeline._process_task
+
+    def spy(partition: int, events: list[Event]) -> list[Any]:
+        seen[partition] = events
+        assert event_columns.decoded_batch(events) is not None
+        return process_task(partition, events)
+
+    pipeline._process_task = spy  # type: ignore[method-assign]
+    pipeline.process(mixed)
+    assert sorted(seen) == [3, 4]
+    assert [e.offset for e in seen[3]] == [e.offset for e in seen[4]] == list(range(100, 110))

@@ -77,13 +77,18 @@ class InputDecoder:
         }
         self.trace = TraceHeaders(config.trace_headers)
 
-    def decode(self, records: Sequence[SourceRecord]) -> tuple[list[Event], list[Rejected]]:
+    def decode(
+        self, records: Sequence[SourceRecord], *, same_batch: bool = False
+    ) -> tuple[list[Event], list[Rejected]]:
+        """``same_batch``: more records of the batch being decoded (see
+        :meth:`monitor.decoder.Decoder.decode`)."""
         if not self.formats:
-            events, rejected = self.native.decode(records)
+            events, rejected = self.native.decode(records, same_batch=same_batch)
             self._attach_native(events, records)
             return events, rejected
         events, rejected = [], []
-        self.native.release()
+        if not same_batch:
+            self.native.release()
         # Consecutive records of one kind are decoded together: batches stay batches and
         # events keep the order of their records.
         start = 0
