@@ -132,6 +132,7 @@ RATE_NAMES = {
     "driftd": "driftd end to end (default config)",
     "floor": "columnar floor, msgspec (bench/floor.py)",
     "arrow_floor": "columnar floor, pyarrow's reader",
+    "arrow_floor_overlapped": "the same, work overlapping the next poll",
 }
 
 

@@ -20,9 +20,11 @@ def consume_rate(
     expected: int,
     group_prefix: str,
     on_batch: Callable[[str, list[Any]], None],
+    drain: Callable[[], None] | None = None,
 ) -> float:
     """Consume ``expected`` records of ``topics`` with driftd's consumer settings, handing
-    each partition's records to ``on_batch(topic, records)``; records/s."""
+    each partition's records to ``on_batch(topic, records)``; records/s. ``drain``, if
+    given, waits for work ``on_batch`` handed elsewhere: the clock stops after it."""
     heap.settle()  # the collector settings driftd's daemon runs with: the same for all
     options = consumer_options(config.kafka)
     options["group_id"] = f"{group_prefix}-{time.time_ns()}"
@@ -42,6 +44,8 @@ def consume_rate(
                 on_batch(tp.topic, records)
                 seen += len(records)
         assert first is not None
+        if drain is not None:
+            drain()
         return seen / (time.perf_counter() - first)
     finally:
         consumer.close()

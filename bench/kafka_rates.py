@@ -222,7 +222,7 @@ def _first_window_alert(watcher: KafkaConsumer, sent: float, deadline_s: float) 
     return None
 
 
-RATES = ("bare", "driftd", "floor", "arrow_floor")
+RATES = ("bare", "driftd", "floor", "arrow_floor", "arrow_floor_overlapped")
 
 
 def run(
@@ -248,6 +248,10 @@ def run(
         measured["floor"].append(floor.floor_rate(config, *inputs, total))
         arrow = floor.floor_rate(config, *inputs, total, kind=floor.ArrowFloor)
         measured["arrow_floor"].append(arrow)
+        overlapped = floor.floor_rate(
+            config, *inputs, total, kind=floor.ArrowFloor, overlapped=True
+        )
+        measured["arrow_floor_overlapped"].append(overlapped)
         daemon = DaemonRun(config)
         daemon.start()
         try:
