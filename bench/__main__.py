@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from bench import kafka_rates, windows
+from bench.consume import Rate
 from monitor.broker import EmbeddedBroker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,19 +137,24 @@ RATE_NAMES = {
 }
 
 
-def print_rates(measured: dict[str, list[float]]) -> dict[str, float]:
-    """Records/s of every round, and each consumer's median ratio to the bare client of
-    the same round."""
+def print_rates(measured: dict[str, list[Rate]]) -> dict[str, float]:
+    """Records/s of every round, each consumer's median ratio to the bare client of the
+    same round, and the CPU it spent per record (all of this process's threads)."""
     rounds = len(measured["bare"])
-    print(f"records/s in {rounds} rounds (each: bare, floors, driftd), median ratio to bare:")
+    print(f"records/s in {rounds} rounds (each: bare, floors, driftd), median ratio to bare,")
+    print("and median CPU per record (every thread of the process) and cores kept busy:")
     ratios = {}
     for key, name in RATE_NAMES.items():
+        rates = measured[key]
         per_round = [
-            rate / bare for rate, bare in zip(measured[key], measured["bare"], strict=True)
+            rate.per_second / bare.per_second
+            for rate, bare in zip(rates, measured["bare"], strict=True)
         ]
         ratios[key] = float(np.median(per_round))
-        shown = " ".join(f"{rate:>7,.0f}" for rate in measured[key])
-        print(f"  {name:<42}{shown}   {ratios[key]:.2f}")
+        shown = " ".join(f"{rate.per_second:>7,.0f}" for rate in rates)
+        cpu = float(np.median([rate.cpu_us for rate in rates]))
+        cores = float(np.median([rate.cpu_us * rate.per_second / 1e6 for rate in rates]))
+        print(f"  {name:<42}{shown}   {ratios[key]:.2f}  {cpu:5.1f} µs  {cores:.2f} cores")
     print(
         "  (the floors do only the goal's unavoidable work, on columns, without events:"
         " bounds for driftd)"

@@ -5,13 +5,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from kafka import KafkaConsumer
 
 from monitor import heap
 from monitor.config import Config
 from monitor.kafka_io import consumer_options
+
+
+class Rate(NamedTuple):
+    """A consumer's records per second (wall clock) and the CPU it spent per record: the
+    time of every thread of this process (the client's network thread, pyarrow's parser
+    threads), in µs. Their product is the cores the consumer kept busy."""
+
+    per_second: float
+    cpu_us: float
+
+    @classmethod
+    def measured(cls, records: int, wall: float, cpu: float) -> Rate:
+        return cls(records / wall, cpu / records * 1e6)
 
 
 def consume_rate(
@@ -21,9 +34,9 @@ def consume_rate(
     group_prefix: str,
     on_batch: Callable[[str, list[Any]], None],
     drain: Callable[[], None] | None = None,
-) -> float:
+) -> Rate:
     """Consume ``expected`` records of ``topics`` with driftd's consumer settings, handing
-    each partition's records to ``on_batch(topic, records)``; records/s. ``drain``, if
+    each partition's records to ``on_batch(topic, records)``. ``drain``, if
     given, waits for work ``on_batch`` handed elsewhere: the clock stops after it."""
     heap.settle()  # the collector settings driftd's daemon runs with: the same for all
     options = consumer_options(config.kafka)
@@ -31,7 +44,7 @@ def consume_rate(
     consumer = KafkaConsumer(**options)
     try:
         consumer.subscribe(list(topics))
-        seen, first = 0, None
+        seen, first, first_cpu = 0, None, 0.0
         max_records = config.kafka.consumer.max_poll_records
         deadline = time.monotonic() + 600
         while seen < expected and time.monotonic() < deadline:
@@ -39,13 +52,14 @@ def consume_rate(
             if not batch:
                 continue
             if first is None:
-                first = time.perf_counter()
+                first, first_cpu = time.perf_counter(), time.process_time()
             for tp, records in batch.items():
                 on_batch(tp.topic, records)
                 seen += len(records)
         assert first is not None
         if drain is not None:
             drain()
-        return seen / (time.perf_counter() - first)
+        wall, cpu = time.perf_counter() - first, time.process_time() - first_cpu
+        return Rate.measured(seen, wall, cpu)
     finally:
         consumer.close()

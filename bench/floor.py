@@ -41,7 +41,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter
 
 from bench import data
-from bench.consume import consume_rate
+from bench.consume import Rate, consume_rate
 from detectors import (
     ADWINDetector,
     CategoricalPSITest,
@@ -245,8 +245,8 @@ def floor_rate(
     expected: int,
     kind: type[Floor] = Floor,
     overlapped: bool = False,
-) -> float:
-    """Consume every record of both topics and do the floor's work; records/s.
+) -> Rate:
+    """Consume every record of both topics and do the floor's work.
 
     ``overlapped``: the work runs in a second thread, at most two batches behind the
     consumer, so that whatever of it runs outside the GIL (pyarrow's parsing, numpy's

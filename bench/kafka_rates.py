@@ -20,7 +20,7 @@ from kafka.admin import NewTopic
 from prometheus_client import CollectorRegistry
 
 from bench import data, floor
-from bench.consume import consume_rate
+from bench.consume import Rate, consume_rate
 from monitor.config import Config
 from monitor.config_loader import load_config
 from monitor.daemon import Daemon
@@ -106,8 +106,8 @@ def produce(bootstrap: str, topic: str, values: list[bytes]) -> float:
     return len(values) / (time.perf_counter() - started)
 
 
-def bare_rate(config: Config, topics: Topics, expected: int) -> float:
-    """Consume + decode every record of the features and labels topics; records/s."""
+def bare_rate(config: Config, topics: Topics, expected: int) -> Rate:
+    """Consume + decode every record of the features and labels topics."""
     event_decoder = msgspec.json.Decoder(_Event)
     label_decoder = msgspec.json.Decoder(_Label)
     labels_topic = topics.names["labels"]
@@ -128,6 +128,7 @@ class DaemonRun:
         self.daemon = Daemon(config, CollectorRegistry())
         self.first: float | None = None
         self.last = 0.0
+        self.first_cpu = self.last_cpu = 0.0
         self.processed = 0
         self.batch_done: list[tuple[float, int]] = []
         self._thread = threading.Thread(target=self._run, name="bench-daemon", daemon=True)
@@ -138,10 +139,10 @@ class DaemonRun:
 
         def timed(records: Any) -> Any:
             if self.first is None:
-                self.first = time.perf_counter()
+                self.first, self.first_cpu = time.perf_counter(), time.process_time()
             outputs = process(records)
             self.processed += len(records)
-            self.last = time.perf_counter()
+            self.last, self.last_cpu = time.perf_counter(), time.process_time()
             return outputs
 
         self.daemon.pipeline.process = timed  # type: ignore[method-assign]
@@ -157,9 +158,10 @@ class DaemonRun:
                 raise TimeoutError(f"driftd processed {self.processed} of {count}")
             time.sleep(0.02)
 
-    def rate(self) -> float:
+    def rate(self) -> Rate:
         assert self.first is not None
-        return self.processed / (self.last - self.first)
+        wall, cpu = self.last - self.first, self.last_cpu - self.first_cpu
+        return Rate.measured(self.processed, wall, cpu)
 
     def stop(self) -> None:
         self.daemon.should_exit = True
@@ -238,7 +240,7 @@ def run(
     produce(bootstrap, topics.names["labels"], label_values)
     total = len(values) + len(label_values)
     inputs = (topics.names["features"], topics.names["labels"])
-    measured: dict[str, list[float]] = {name: [] for name in RATES}
+    measured: dict[str, list[Rate]] = {name: [] for name in RATES}
     latencies: list[float] = []
     for number in range(rounds):
         group = f"driftd-bench-{time.time_ns()}"
