@@ -67,7 +67,10 @@ class TokenBucket:
     """At most ``per_minute`` acquisitions per minute, evenly spaced (capacity one).
 
     Callers beyond the rate wait, so nothing is dropped; the wait ends early (returning
-    False) when ``stopping`` is set.
+    False) when ``stopping`` is set. A receiver counts requests as they reach it, which is
+    anywhere between an attempt's start and its end: so the next attempt also waits an
+    interval from the end of the last one (``finished``). Otherwise an attempt slowed in
+    flight and a quick one after it would reach the receiver closer than the interval.
     """
 
     def __init__(self, per_minute: float, clock: Callable[[], float] = time.monotonic) -> None:
@@ -83,3 +86,7 @@ class TokenBucket:
                 return True
             if stopping.wait(self._next_free - now):
                 return False
+
+    def finished(self) -> None:
+        """The attempt that the last ``acquire`` allowed has ended."""
+        self._next_free = max(self._next_free, self._clock() + self.interval)

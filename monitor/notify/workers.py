@@ -209,8 +209,7 @@ class SinkWorker:
                 return  # stopping or revoked: unfinished, so the alert is read again
             attempts += 1
             try:
-                self.sink.send(job.alert)
-                self.sink.flush()
+                self._attempt(job.alert)
             except AlertDeliveryError as error:
                 if not error.retryable:
                     self.metrics.alert_deliveries.labels(self.sink.name, "rejected").inc()
@@ -247,6 +246,14 @@ class SinkWorker:
             self.log.info("alert_delivered", dedup_key=key, alert_status=status, attempts=attempts)
             self.tracker.finish(job.pending, self.sink.name)
             return
+
+    def _attempt(self, alert: dict[str, Any]) -> None:
+        """One delivery attempt; the limiter paces from its end as well as its start."""
+        try:
+            self.sink.send(alert)
+            self.sink.flush()
+        finally:
+            self.limiter.finished()
 
     def _retry_delay(
         self, error: AlertDeliveryError, attempts: int, started: float

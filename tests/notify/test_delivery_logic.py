@@ -63,6 +63,36 @@ def test_token_bucket_spaces_acquisitions_and_stops_waiting_on_request() -> None
     assert time.monotonic() - started < 1.0
 
 
+class _FakeTime(threading.Event):
+    """A clock that a wait advances (never set): the bucket's waits cost no real time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.now += timeout or 0.0
+        return False
+
+
+def test_token_bucket_also_waits_an_interval_after_a_slow_attempt_ends() -> None:
+    # A receiver counts a request when it arrives, anywhere within the attempt: an attempt
+    # slowed in flight must not let the next one reach it sooner than the interval.
+    fake = _FakeTime()
+    bucket = TokenBucket(per_minute=120, clock=fake.clock)  # one every 0.5 s
+    assert bucket.acquire(fake) and fake.now == 0.0
+    fake.now = 0.9  # the attempt took 0.9 s
+    bucket.finished()
+    assert bucket.acquire(fake)
+    assert fake.now == 1.4
+    bucket.finished()  # a quick one: the start's spacing still holds
+    assert bucket.acquire(fake)
+    assert fake.now == 1.9
+
+
 def test_ledger_suppresses_repeats_and_replays_but_not_a_new_incident() -> None:
     ledger = DeliveryLedger(capacity=100)
     assert not ledger.is_repeat("k", "firing", 0, 10)
