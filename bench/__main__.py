@@ -109,8 +109,12 @@ def main() -> int:
     print(f"\n== 3. Peak RSS over {args.memory_events:,} events ==", flush=True)
     memory = run_memory(args.memory_events)
     peaks = {int(k): v for k, v in memory["peaks_mib"].items()}
+    anonymous = {int(k): v for k, v in memory.get("anonymous_mib", {}).items()}
+    print("peak RSS (VmHWM), and the heap at that moment (RssAnon: RSS less mapped files):")
     for count, mib in sorted(peaks.items()):
-        print(f"after {count:>10,} events: {mib:8.1f} MiB")
+        heap = anonymous.get(count)
+        shown = f"{heap:8.1f} MiB" if heap is not None else "       —"
+        print(f"after {count:>10,} events: {mib:8.1f} MiB   heap {shown}")
     if 1_000_000 in peaks and args.memory_events in peaks:
         growth = peaks[args.memory_events] / peaks[1_000_000] - 1
         goals.append(
