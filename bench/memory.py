@@ -9,7 +9,7 @@ advancing, as in a live stream), so the label join fills to its bound. Every
 so what checkpoints keep counts too. Prints one JSON line: peak RSS (MiB) after each
 million events, and the anonymous part of RSS at that moment (the heap, without the pages
 of mapped shared libraries, whose resident share follows the page cache: the same code
-read about 20–40 MiB more RSS in a freshly installed environment, all of it in mapped
+read about 20 to 40 MiB more RSS in a freshly installed environment, all of it in mapped
 files).
 """
 
